@@ -1,0 +1,176 @@
+"""The ASGI application: ``create_app(settings)``.
+
+The lifespan builds the engine, the token verifier and (when configured) the Redis
+client, checks that the database is migrated, and tears all of it down at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from llm_gateway.auth import TokenVerifier
+from llm_gateway.db.engine import Database, make_engine
+from llm_gateway.db.migrate import current_revision, head_revision
+from llm_gateway.errors import GatewayError
+from llm_gateway.schema.build import build_schema
+from llm_gateway.schema.context import Context
+from llm_gateway.schema.loaders import Loaders
+from llm_gateway.services import health
+from llm_gateway.services.container import Services
+from llm_gateway.settings import ConfigError, Settings
+
+logger = logging.getLogger("llm_gateway")
+
+REQUEST_ID_HEADER = "x-request-id"
+
+
+class RequestIdMiddleware:
+    """Tags every request with an id (the caller's ``X-Request-ID`` if sane) and echoes it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        given = (
+            dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        )
+        request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI view with our context and websocket authentication."""
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        services: Services = request.app.state.services
+        return Context(
+            request=request,
+            response=response,
+            services=services,
+            loaders=Loaders(services.db),
+        )
+
+    async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:
+        try:
+            principal = context.authenticate_socket(context.connection_params)
+        except GatewayError as exc:
+            raise ConnectionRejectionError({"code": exc.code, "message": exc.message}) from None
+        return {"userId": principal.user_id, "isStaff": principal.is_staff}
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "alive"})
+
+
+async def readyz(request: Request) -> Response:
+    services: Services = request.app.state.services
+    checks = await health.readiness(services.db, services.redis)
+    ready = all(check.ok for check in checks)
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "checks": [
+            {"name": c.name, "ok": c.ok, "latencyMs": c.latency_ms, "error": c.error}
+            for c in checks
+        ],
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def _check_migrated(db: Database) -> None:
+    async with db.engine.connect() as connection:
+        current = await connection.run_sync(current_revision)
+    head = head_revision()
+    if current != head:
+        raise ConfigError(
+            f"the database is at revision {current or 'none'}, the code needs {head}: "
+            "run `llm-gateway migrate` first"
+        )
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the application; configuration errors surface here, before serving."""
+    secret = settings.jwt_secret()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = make_engine(
+            settings.database,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        db = Database(engine)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        try:
+            await _check_migrated(db)
+            app.state.services = Services(
+                settings=settings,
+                db=db,
+                verifier=TokenVerifier(
+                    secret, settings.jwt_algorithms, settings.jwt_leeway_seconds
+                ),
+                redis=redis,
+            )
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await db.dispose()
+
+    graphql = GraphQLApp(
+        build_schema(settings),
+        graphql_ide="graphiql",
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        allow_queries_via_get=False,
+    )
+    middleware = []
+    if settings.cors_origins:  # outermost, so even early errors carry CORS headers
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_credentials=True,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["authorization", "content-type", REQUEST_ID_HEADER],
+            )
+        )
+    middleware.append(Middleware(RequestIdMiddleware))
+    return Starlette(
+        debug=False,
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )

@@ -1,0 +1,122 @@
+"""The ``llm-gateway`` command: serve, migrate, token, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from llm_gateway.settings import ConfigError, Settings, load_settings
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from llm_gateway.app import create_app
+
+    if args.migrate:
+        _migrate(settings, args)
+    settings.check_runnable()
+    app = create_app(settings)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"LLM Gateway on http://{host}:{port}/graphql (GraphiQL in a browser)", flush=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        ws="websockets-sansio",
+    )
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from llm_gateway.db import migrate
+
+    if settings.is_sqlite:
+        Path(settings.database.database or "").parent.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database, getattr(args, "revision", "head") or "head")
+    print(f"database at {migrate.head_revision()}: {settings.database.render_as_string()}")
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from llm_gateway.auth import mint_access_token
+
+    if not settings.debug and not args.allow_production:
+        print(
+            "refusing to mint a token with DEBUG off: tokens come from omnimap-back in "
+            "production (pass --allow-production if you really mean it)",
+            file=sys.stderr,
+        )
+        return 2
+    token = mint_access_token(
+        settings.jwt_secret(),
+        args.user_id,
+        is_staff=args.staff,
+        lifetime_seconds=args.hours * 3600,
+        algorithm=settings.jwt_algorithms[0],
+    )
+    print(token)
+    return 0
+
+
+def _export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from llm_gateway.schema.build import schema
+
+    text = schema.as_str() + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server (uvicorn)")
+    serve.add_argument("--host", help="bind address (default: HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: PORT, 8001)")
+    serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--revision", default="head")
+    migrate.set_defaults(handler=_migrate)
+
+    token = commands.add_parser("token", help="mint a development access token")
+    token.add_argument("--user-id", type=int, default=1, help="omnimap user id (default 1)")
+    token.add_argument("--staff", action="store_true", help="set is_staff")
+    token.add_argument("--hours", type=int, default=24, help="lifetime in hours (default 24)")
+    token.add_argument("--allow-production", action="store_true", help="mint even with DEBUG off")
+    token.set_defaults(handler=_token)
+
+    export = commands.add_parser("export-schema", help="write the GraphQL SDL")
+    export.add_argument("--output", default="schema.graphql", help="file, or - for stdout")
+    export.set_defaults(handler=_export_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        code: int = args.handler(settings, args)
+    except ConfigError as exc:
+        print(f"llm-gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

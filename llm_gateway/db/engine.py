@@ -1,0 +1,82 @@
+"""Engine, session factory, and the ``Database`` handle that opens units of work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def make_engine(url: URL | str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    """An engine tuned for the backend: pooled PostgreSQL, or SQLite in WAL mode."""
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+    engine = create_async_engine(url, **kwargs)
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy own BEGIN so every transaction can take the write lock up front.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+READ_ONLY = "llm_gateway_read_only"
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # A writing transaction takes the write lock up front (BEGIN IMMEDIATE), so
+    # concurrent writers queue on busy_timeout instead of one failing with
+    # "database is locked" when it upgrades from reading; reads stay deferred.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """Owns the engine; hands out one session per unit of work, never shared."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction that commits when the block ends, else rolls back."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads; whatever it began is rolled back at the end."""
+        async with self.sessions() as session:
+            await session.connection(execution_options={READ_ONLY: True})
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,41 @@
+"""Run Alembic from code: the CLI's ``migrate``, the server's startup check and the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL, Connection
+
+from alembic import command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def alembic_config(url: URL | str | None = None) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "alembic"))
+    if url is not None:
+        config.attributes["url"] = (
+            url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+        )
+    return config
+
+
+def upgrade(url: URL | str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (call outside a running event loop)."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: URL | str, revision: str = "base") -> None:
+    command.downgrade(alembic_config(url), revision)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()

@@ -1,0 +1,85 @@
+"""Dialogs and their messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from llm_gateway.db.base import Base, CreatedAt, Timestamps
+
+MESSAGE_ROLES = ("system", "user", "assistant")
+MESSAGE_STATUSES = ("complete", "streaming", "failed", "cancelled", "interrupted")
+
+
+class Dialog(Timestamps, Base):
+    """A conversation owned by one user; ``updated_at`` moves with every message."""
+
+    __tablename__ = "dialogs"
+    __table_args__ = (Index("ix_dialogs_owner_activity", "user_id", "updated_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[str | None] = mapped_column(String(255))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), index=True
+    )
+    system_prompt: Mapped[str | None] = mapped_column(Text)
+    temperature: Mapped[float | None]
+    top_p: Mapped[float | None]
+    max_tokens: Mapped[int | None]
+    stop: Mapped[list[str] | None] = mapped_column(JSON)
+    deleted_at: Mapped[dt.datetime | None]
+
+
+class Message(CreatedAt, Base):
+    """One turn of a dialog; an assistant message carries its generation's outcome."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint("role IN ('system', 'user', 'assistant')", name="role"),
+        CheckConstraint(
+            "status IN ('complete', 'streaming', 'failed', 'cancelled', 'interrupted')",
+            name="status",
+        ),
+        UniqueConstraint("user_id", "idempotency_key", name="uq_messages_user_idempotency_key"),
+        Index("ix_messages_dialog_created", "dialog_id", "created_at", "id"),
+        Index("ix_messages_status", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    dialog_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("dialogs.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="complete")
+    model_name: Mapped[str | None] = mapped_column(String(100))
+    prompt_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int | None]
+    charged_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(16, 8))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    ttft_ms: Mapped[int | None]
+    total_ms: Mapped[int | None]
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), index=True
+    )
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    completed_at: Mapped[dt.datetime | None]

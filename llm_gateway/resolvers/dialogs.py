@@ -1,0 +1,116 @@
+"""Dialogs and their messages: reads and the dialog mutations."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from strawberry.types.maybe import Some
+
+from llm_gateway.errors import ValidationFailed
+from llm_gateway.schema.context import Info
+from llm_gateway.schema.inputs import CreateDialogInput, DeleteDialogInput, UpdateDialogInput
+from llm_gateway.schema.types.chat import DeletedDialog, DialogType, MessageType
+from llm_gateway.schema.types.pagination import Connection
+from llm_gateway.services import dialogs
+from llm_gateway.services.params import GenerationParams
+
+
+async def dialog_list(
+    info: Info, first: int | None = None, after: str | None = None, search: str | None = None
+) -> Connection[DialogType]:
+    """The caller's dialogs, most recent activity first; ``search`` matches titles."""
+    ctx = info.context
+    async with ctx.services.db.read() as session:
+        page = await dialogs.list_dialogs(
+            session,
+            ctx.principal.user_id,
+            first=first,
+            after=after,
+            search=search,
+            max_page_size=ctx.services.settings.graphql_max_page_size,
+        )
+    return Connection.of(page, DialogType.from_row)
+
+
+async def dialog(info: Info, id: uuid.UUID) -> DialogType:
+    async with info.context.services.db.read() as session:
+        row = await dialogs.get_dialog(session, info.context.principal.user_id, id)
+    return DialogType.from_row(row)
+
+
+async def message_list(
+    info: Info, dialog_id: uuid.UUID, first: int | None = None, after: str | None = None
+) -> Connection[MessageType]:
+    """A dialog's messages, oldest first."""
+    ctx = info.context
+    async with ctx.services.db.read() as session:
+        page = await dialogs.list_messages(
+            session,
+            ctx.principal.user_id,
+            dialog_id,
+            first=first,
+            after=after,
+            max_page_size=ctx.services.settings.graphql_max_page_size,
+        )
+    return Connection.of(page, MessageType.from_row)
+
+
+async def create_dialog(info: Info, input: CreateDialogInput) -> DialogType:
+    ctx = info.context
+    draft = dialogs.DialogDraft(
+        title=input.title,
+        model=input.model,
+        agent_id=input.agent_id,
+        system_prompt=input.system_prompt,
+        params=GenerationParams(
+            temperature=input.temperature,
+            top_p=input.top_p,
+            max_tokens=input.max_tokens,
+            stop=input.stop,
+        ),
+    )
+    async with ctx.services.db.transaction() as session:
+        row = await dialogs.create_dialog(
+            session,
+            ctx.principal.user_id,
+            draft,
+            max_content=ctx.services.settings.max_content_length,
+        )
+    return DialogType.from_row(row)
+
+
+def _patch_value(value: Some[Any] | None) -> Any:
+    return dialogs.UNSET if value is None else value.value
+
+
+async def update_dialog(info: Info, input: UpdateDialogInput) -> DialogType:
+    ctx = info.context
+    if input.model is not None and input.model.value is None:
+        raise ValidationFailed("model cannot be null.", field="model")
+    patch = dialogs.DialogPatch(
+        title=_patch_value(input.title),
+        model=_patch_value(input.model),
+        agent_id=_patch_value(input.agent_id),
+        system_prompt=_patch_value(input.system_prompt),
+        temperature=_patch_value(input.temperature),
+        top_p=_patch_value(input.top_p),
+        max_tokens=_patch_value(input.max_tokens),
+        stop=_patch_value(input.stop),
+    )
+    async with ctx.services.db.transaction() as session:
+        row = await dialogs.update_dialog(
+            session,
+            ctx.principal.user_id,
+            input.id,
+            patch,
+            max_content=ctx.services.settings.max_content_length,
+        )
+    return DialogType.from_row(row)
+
+
+async def delete_dialog(info: Info, input: DeleteDialogInput) -> DeletedDialog:
+    ctx = info.context
+    async with ctx.services.db.transaction() as session:
+        row = await dialogs.delete_dialog(session, ctx.principal.user_id, input.id)
+    return DeletedDialog(id=row.id)

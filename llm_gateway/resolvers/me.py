@@ -1,0 +1,18 @@
+"""The caller."""
+
+from __future__ import annotations
+
+from llm_gateway.schema.context import Info
+from llm_gateway.schema.types.user import BalanceType, Me
+from llm_gateway.services import balances
+
+
+async def me(info: Info) -> Me:
+    principal = info.context.principal
+    async with info.context.services.db.read() as session:
+        view = await balances.balance_of(session, principal.user_id)
+    return Me(
+        user_id=principal.user_id,
+        is_staff=principal.is_staff,
+        balance=BalanceType.from_view(view),
+    )

@@ -1,0 +1,101 @@
+"""The root types and the schema. Only this module imports the resolvers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.permission import BasePermission
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from llm_gateway.resolvers import catalog as catalog_resolvers
+from llm_gateway.resolvers import dialogs as dialog_resolvers
+from llm_gateway.resolvers import me as me_resolvers
+from llm_gateway.schema.extensions import FreshLoaders, ShapeErrors, is_unexpected
+from llm_gateway.schema.permissions import IsAuthenticated
+from llm_gateway.schema.types.catalog import AgentType, ModelType
+from llm_gateway.schema.types.chat import DeletedDialog, DialogType, MessageType
+from llm_gateway.schema.types.pagination import Connection
+from llm_gateway.schema.types.user import Me
+from llm_gateway.settings import Settings
+
+logger = logging.getLogger("llm_gateway.graphql")
+
+AUTHENTICATED: list[type[BasePermission]] = [IsAuthenticated]
+
+
+@strawberry.type
+class Query:
+    me: Me = strawberry.field(resolver=me_resolvers.me, permission_classes=AUTHENTICATED)
+    models: list[ModelType] = strawberry.field(
+        resolver=catalog_resolvers.models, permission_classes=AUTHENTICATED
+    )
+    model: ModelType = strawberry.field(
+        resolver=catalog_resolvers.model, permission_classes=AUTHENTICATED
+    )
+    agents: list[AgentType] = strawberry.field(
+        resolver=catalog_resolvers.agents, permission_classes=AUTHENTICATED
+    )
+    dialogs: Connection[DialogType] = strawberry.field(
+        resolver=dialog_resolvers.dialog_list, permission_classes=AUTHENTICATED
+    )
+    dialog: DialogType = strawberry.field(
+        resolver=dialog_resolvers.dialog, permission_classes=AUTHENTICATED
+    )
+    messages: Connection[MessageType] = strawberry.field(
+        resolver=dialog_resolvers.message_list, permission_classes=AUTHENTICATED
+    )
+
+
+@strawberry.type
+class Mutation:
+    create_dialog: DialogType = strawberry.mutation(
+        resolver=dialog_resolvers.create_dialog, permission_classes=AUTHENTICATED
+    )
+    update_dialog: DialogType = strawberry.mutation(
+        resolver=dialog_resolvers.update_dialog, permission_classes=AUTHENTICATED
+    )
+    delete_dialog: DeletedDialog = strawberry.mutation(
+        resolver=dialog_resolvers.delete_dialog, permission_classes=AUTHENTICATED
+    )
+
+
+class GatewaySchema(strawberry.Schema):
+    """Logs only what is unexpected, with its traceback; expected errors are the client's."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if is_unexpected(error):
+                original = error.original_error
+                logger.error(
+                    "unexpected error at %s",
+                    ".".join(str(p) for p in error.path or ()),
+                    exc_info=(type(original), original, original.__traceback__)
+                    if original is not None
+                    else None,
+                )
+
+
+def build_schema(settings: Settings) -> GatewaySchema:
+    extensions: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        ShapeErrors,
+        FreshLoaders,
+    ]
+    return GatewaySchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=not settings.debug),
+    )
+
+
+schema = build_schema(Settings(_env_file=None))  # type: ignore[call-arg]

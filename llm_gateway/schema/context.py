@@ -1,0 +1,65 @@
+"""Per-request (or per-socket) context: who is calling, the services, the loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.types import Info as StrawberryInfo
+
+from llm_gateway.auth import Principal
+from llm_gateway.errors import GatewayError, Unauthenticated
+from llm_gateway.schema.loaders import Loaders
+from llm_gateway.services.container import Services
+
+
+@dataclass(slots=True)
+class Context:
+    """Built once per HTTP request, or once per websocket connection.
+
+    ``loaders`` are replaced at the start of every operation (see ``FreshLoaders``),
+    so a long-lived socket never serves rows cached by an earlier operation.
+    """
+
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    services: Services
+    loaders: Loaders
+    connection_params: dict[str, Any] | None = None
+    _principal: Principal | None = field(default=None, repr=False)
+    _auth_error: GatewayError | None = field(default=None, repr=False)
+    _auth_checked: bool = field(default=False, repr=False)
+
+    @property
+    def principal(self) -> Principal:
+        """The authenticated caller; raises UNAUTHENTICATED if there is none."""
+        if not self._auth_checked:
+            self._auth_checked = True
+            try:
+                self._principal = self.services.verifier.verify_header(
+                    self.request.headers.get("authorization")
+                )
+            except GatewayError as exc:
+                self._auth_error = exc
+        if self._auth_error is not None:
+            raise self._auth_error
+        if self._principal is None:
+            raise Unauthenticated("Authentication required: send 'Authorization: Bearer <token>'.")
+        return self._principal
+
+    def authenticate_socket(self, params: dict[str, Any] | None) -> Principal:
+        """Verify a websocket's connection_init payload and remember the caller."""
+        principal = self.services.verifier.verify_connection_params(params)
+        self._principal, self._auth_error, self._auth_checked = principal, None, True
+        return principal
+
+    @property
+    def request_id(self) -> str | None:
+        value = self.request.scope.get("state", {}).get("request_id")
+        return value if isinstance(value, str) else None
+
+
+Info: TypeAlias = StrawberryInfo[Context, None]

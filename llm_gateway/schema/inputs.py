@@ -1,0 +1,39 @@
+"""Mutation inputs: one ``input`` argument per mutation."""
+
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+
+
+@strawberry.input
+class CreateDialogInput:
+    title: str | None = None
+    model: str | None = strawberry.field(
+        default=None, description="Model name; default: the agent's model, else the default."
+    )
+    agent_id: int | None = None
+    system_prompt: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+
+
+@strawberry.input(description="Fields left out keep their value; null clears one.")
+class UpdateDialogInput:
+    id: uuid.UUID
+    title: strawberry.Maybe[str | None]
+    model: strawberry.Maybe[str]
+    agent_id: strawberry.Maybe[int | None]
+    system_prompt: strawberry.Maybe[str | None]
+    temperature: strawberry.Maybe[float | None]
+    top_p: strawberry.Maybe[float | None]
+    max_tokens: strawberry.Maybe[int | None]
+    stop: strawberry.Maybe[list[str] | None]
+
+
+@strawberry.input
+class DeleteDialogInput:
+    id: uuid.UUID

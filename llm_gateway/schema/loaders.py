@@ -1,0 +1,45 @@
+"""Per-operation DataLoaders: every relation a client can traverse is batched here.
+
+Each batch opens its own read session, because Strawberry resolves sibling fields
+concurrently and a session must never be shared between tasks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+from aiodataloader import DataLoader
+
+from llm_gateway.services import catalog, dialogs
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from llm_gateway.db.engine import Database
+    from llm_gateway.db.models import Agent, Message, Model
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def _loader(
+    db: Database, fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[dict[K, V]]]
+) -> DataLoader[K, V | None]:
+    async def batch(keys: list[K]) -> list[V | None]:
+        async with db.read() as session:
+            found = await fetch(session, keys)
+        return [found.get(key) for key in keys]
+
+    loader: DataLoader[K, V | None] = DataLoader(batch)
+    return loader
+
+
+class Loaders:
+    def __init__(self, db: Database) -> None:
+        self.model_by_id: DataLoader[int, Model | None] = _loader(db, catalog.models_by_ids)
+        self.agent_by_id: DataLoader[int, Agent | None] = _loader(db, catalog.agents_by_ids)
+        self.last_message_by_dialog: DataLoader[uuid.UUID, Message | None] = _loader(
+            db, dialogs.last_messages
+        )

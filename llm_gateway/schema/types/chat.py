@@ -1,0 +1,129 @@
+"""Dialogs and messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import TYPE_CHECKING
+
+import strawberry
+
+from llm_gateway.errors import NotFound
+from llm_gateway.schema.context import Info
+from llm_gateway.schema.types.catalog import AgentType, ModelType
+
+if TYPE_CHECKING:
+    from llm_gateway.db import models as db
+
+
+@strawberry.enum
+class MessageRole(enum.Enum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+@strawberry.enum
+class MessageStatus(enum.Enum):
+    COMPLETE = "complete"
+    STREAMING = "streaming"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+@strawberry.type(name="Message")
+class MessageType:
+    id: uuid.UUID
+    dialog_id: uuid.UUID
+    role: MessageRole
+    content: str
+    status: MessageStatus
+    model_name: str | None = strawberry.field(description="The model that actually answered.")
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    charged_tokens: int | None = strawberry.field(description="Tokens taken from the balance.")
+    error_code: str | None
+    error_message: str | None
+    ttft_ms: int | None = strawberry.field(description="Time to first token, in milliseconds.")
+    total_ms: int | None
+    parent_id: uuid.UUID | None
+    created_at: dt.datetime
+    completed_at: dt.datetime | None
+
+    @staticmethod
+    def from_row(row: db.Message) -> MessageType:
+        return MessageType(
+            id=row.id,
+            dialog_id=row.dialog_id,
+            role=MessageRole(row.role),
+            content=row.content,
+            status=MessageStatus(row.status),
+            model_name=row.model_name,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            charged_tokens=row.charged_tokens,
+            error_code=row.error_code,
+            error_message=row.error_message,
+            ttft_ms=row.ttft_ms,
+            total_ms=row.total_ms,
+            parent_id=row.parent_id,
+            created_at=row.created_at,
+            completed_at=row.completed_at,
+        )
+
+
+@strawberry.type(name="Dialog")
+class DialogType:
+    id: uuid.UUID
+    title: str | None
+    system_prompt: str | None
+    temperature: float | None
+    top_p: float | None
+    max_tokens: int | None
+    stop: list[str] | None
+    created_at: dt.datetime
+    updated_at: dt.datetime = strawberry.field(description="Moves with every message.")
+    model_id: strawberry.Private[int]
+    agent_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def model(self, info: Info) -> ModelType:
+        row = await info.context.loaders.model_by_id.load(self.model_id)
+        if row is None:  # the foreign key forbids it; say so rather than return junk
+            raise NotFound("The dialog's model no longer exists.")
+        return ModelType.from_row(row)
+
+    @strawberry.field
+    async def agent(self, info: Info) -> AgentType | None:
+        if self.agent_id is None:
+            return None
+        row = await info.context.loaders.agent_by_id.load(self.agent_id)
+        return AgentType.from_row(row) if row is not None else None
+
+    @strawberry.field
+    async def last_message(self, info: Info) -> MessageType | None:
+        row = await info.context.loaders.last_message_by_dialog.load(self.id)
+        return MessageType.from_row(row) if row is not None else None
+
+    @staticmethod
+    def from_row(row: db.Dialog) -> DialogType:
+        return DialogType(
+            id=row.id,
+            title=row.title,
+            system_prompt=row.system_prompt,
+            temperature=row.temperature,
+            top_p=row.top_p,
+            max_tokens=row.max_tokens,
+            stop=row.stop,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            model_id=row.model_id,
+            agent_id=row.agent_id,
+        )
+
+
+@strawberry.type
+class DeletedDialog:
+    id: uuid.UUID

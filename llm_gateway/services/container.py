@@ -1,0 +1,19 @@
+"""The long-lived parts a process builds once in the app's lifespan and hands down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from llm_gateway.auth import TokenVerifier
+from llm_gateway.db.engine import Database
+from llm_gateway.settings import Settings
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    verifier: TokenVerifier
+    redis: Redis | None = None

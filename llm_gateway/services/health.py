@@ -1,0 +1,41 @@
+"""Readiness: can this instance reach what it depends on?"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from llm_gateway.db.engine import Database
+
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    latency_ms: float
+    error: str | None = None
+
+
+async def _timed(name: str, probe: asyncio.Future[object] | object) -> Check:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)  # type: ignore[arg-type]
+    except Exception as exc:  # any failure means "not ready"; the reason is reported
+        return Check(name, False, _ms(started), f"{type(exc).__name__}: {exc}"[:200])
+    return Check(name, True, _ms(started))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+async def readiness(database: Database, redis: Redis | None) -> list[Check]:
+    checks = [await _timed("database", database.ping())]
+    if redis is not None:
+        checks.append(await _timed("redis", redis.ping()))
+    return checks

@@ -1,0 +1,179 @@
+"""Settings: the one place the environment is read.
+
+Names and defaults follow the previous deployment (DESIGN.md §9) so an existing
+environment keeps working: ``SQL_*`` select PostgreSQL, ``DJANGO_SECRET_KEY`` (or its
+old name ``JWT_SECRET``) verifies the tokens omnimap-back issues.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+DEV_SECRET_PREFIX = "dev-insecure-"
+"""Secrets the quick start generates start with this; production refuses them."""
+
+MIN_PRODUCTION_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """The configuration cannot run; the message names the variable to fix."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, read from the environment and an optional ``.env``."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    debug: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8001, ge=1, le=65535)
+    log_level: str = "INFO"
+    instance_id: str | None = None
+
+    # Database: DATABASE_URL, else SQL_* (PostgreSQL), else an SQLite file.
+    database_url: str | None = None
+    sql_user: str | None = None
+    sql_passwd: SecretStr | None = None
+    sql_name: str | None = None
+    sql_host: str = "localhost"
+    sql_port: int = Field(default=5432, ge=1, le=65535)
+    sqlite_path: str = "llm_gateway.sqlite3"
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+
+    # Identity: tokens come from omnimap-back (simplejwt, HS256 with Django's SECRET_KEY).
+    django_secret_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DJANGO_SECRET_KEY", "JWT_SECRET")
+    )
+    jwt_algorithms: Annotated[list[str], NoDecode] = ["HS256"]
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=600)
+    backend_auth_url: str = "http://localhost:8000/api/v1/login/"
+    backend_users_url: str = "http://localhost:8000/api/v1/users/"
+
+    # Providers.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    gigachat_auth_key: SecretStr | None = None
+    gigachat_scope: str = "GIGACHAT_API_PERS"
+    gigachat_base_url: str = "https://gigachat.devices.sberbank.ru/api/v1"
+    gigachat_auth_url: str = "https://ngw.devices.sberbank.ru:9443/api/v2/oauth"
+    gigachat_verify_ssl: bool = True
+
+    redis_url: str | None = None
+
+    # Money and limits.
+    initial_token_balance: int = Field(default=10_000, ge=0)
+    max_content_length: int = Field(default=100_000, ge=1)
+    rate_limit_requests: int = Field(default=100, ge=0)
+    rate_limit_window: int = Field(default=60, ge=1)
+
+    # GraphQL hardening, always on.
+    graphql_max_depth: int = Field(default=12, ge=2)
+    graphql_max_aliases: int = Field(default=30, ge=1)
+    graphql_max_tokens: int = Field(default=5_000, ge=100)
+    graphql_max_page_size: int = Field(default=100, ge=1)
+
+    cors_origins: Annotated[list[str], NoDecode] = []
+
+    @field_validator("jwt_algorithms", "cors_origins", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _known_algorithms(cls, value: list[str]) -> list[str]:
+        allowed = {"HS256", "HS384", "HS512"}
+        bad = [alg for alg in value if alg not in allowed]
+        if bad or not value:
+            raise ValueError(f"must be a comma-separated subset of {sorted(allowed)}")
+        return value
+
+    @cached_property
+    def database(self) -> URL:
+        """The SQLAlchemy URL, async driver included."""
+        if self.database_url:
+            url = make_url(self.database_url)
+            backend = url.get_backend_name()
+            if backend == "postgresql":
+                return url.set(drivername="postgresql+asyncpg")
+            if backend == "sqlite":
+                return url.set(drivername="sqlite+aiosqlite")
+            raise ConfigError(
+                f"DATABASE_URL: unsupported database {backend!r}; use postgresql or sqlite"
+            )
+        if self.sql_user or self.sql_name:
+            if not (self.sql_user and self.sql_name):
+                raise ConfigError("SQL_USER and SQL_NAME must be set together")
+            return URL.create(
+                "postgresql+asyncpg",
+                username=self.sql_user,
+                password=self.sql_passwd.get_secret_value() if self.sql_passwd else None,
+                host=self.sql_host,
+                port=self.sql_port,
+                database=self.sql_name,
+            )
+        return URL.create("sqlite+aiosqlite", database=str(Path(self.sqlite_path).resolve()))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database.get_backend_name() == "sqlite"
+
+    def jwt_secret(self) -> str:
+        """The HS key, checked for use; raises ConfigError naming the variable."""
+        if self.django_secret_key is None or not self.django_secret_key.get_secret_value():
+            raise ConfigError(
+                "DJANGO_SECRET_KEY is not set (JWT_SECRET is accepted too): the gateway "
+                "verifies omnimap-back's tokens with it. For local development run "
+                "`./dev serve`, which creates a development secret in .env."
+            )
+        secret = self.django_secret_key.get_secret_value()
+        if not self.debug:
+            if secret.startswith(DEV_SECRET_PREFIX):
+                raise ConfigError(
+                    "DJANGO_SECRET_KEY is a development secret and DEBUG is off: "
+                    "set the production SECRET_KEY of omnimap-back"
+                )
+            if len(secret) < MIN_PRODUCTION_SECRET_LENGTH:
+                raise ConfigError(
+                    f"DJANGO_SECRET_KEY is shorter than {MIN_PRODUCTION_SECRET_LENGTH} "
+                    "characters and DEBUG is off"
+                )
+        return secret
+
+    def check_runnable(self) -> None:
+        """Everything the server needs to start; raises ConfigError naming the variable."""
+        self.jwt_secret()
+        _ = self.database
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning validation errors into one readable ConfigError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            lines.append(f"{name}: {error['msg']}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
