@@ -36,9 +36,7 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVICES = os.environ.get("LLM_GATEWAY_REQUIRE_SERVICES") == "1"
-BACKENDS = [
-    b.strip() for b in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if b
-]
+BACKENDS = [b.strip() for b in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 
 
 def _unavailable(what: str, error: BaseException) -> None:
@@ -132,8 +130,8 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Any]:
     application = create_app(settings)
-    async with LifespanManager(application) as manager:
-        yield manager.app
+    async with LifespanManager(application):
+        yield application
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from typing import Any
 
 from strawberry.types.maybe import Some
 
-from llm_gateway.errors import ValidationFailed
 from llm_gateway.schema.context import Info
 from llm_gateway.schema.inputs import CreateDialogInput, DeleteDialogInput, UpdateDialogInput
 from llm_gateway.schema.types.chat import DeletedDialog, DialogType, MessageType
@@ -86,8 +85,6 @@ def _patch_value(value: Some[Any] | None) -> Any:
 
 async def update_dialog(info: Info, input: UpdateDialogInput) -> DialogType:
     ctx = info.context
-    if input.model is not None and input.model.value is None:
-        raise ValidationFailed("model cannot be null.", field="model")
     patch = dialogs.DialogPatch(
         title=_patch_value(input.title),
         model=_patch_value(input.model),

@@ -6,9 +6,10 @@ import logging
 from collections.abc import Iterator
 
 from graphql import GraphQLError
+from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import MaskErrors, SchemaExtension
 
-from llm_gateway.errors import GatewayError
+from llm_gateway.errors import GatewayError, ValidationFailed
 from llm_gateway.schema.context import Context
 from llm_gateway.schema.loaders import Loaders
 
@@ -19,7 +20,9 @@ UNEXPECTED_MESSAGE = "Unexpected error."
 
 def is_unexpected(error: GraphQLError) -> bool:
     """Raised while resolving and not one of ours: a bug, to be masked and logged."""
-    return error.path is not None and not isinstance(error.original_error, GatewayError)
+    return error.path is not None and not isinstance(
+        error.original_error, GatewayError | StrawberryInputCoercionError
+    )
 
 
 def client_code(error: GraphQLError) -> str:
@@ -51,6 +54,10 @@ class ShapeErrors(MaskErrors):
         elif error.path is None:
             extensions = {**(error.extensions or {}), "code": client_code(error)}
             message = error.message
+        elif isinstance(original, StrawberryInputCoercionError):
+            # e.g. null given for an input field that may be omitted but not nulled
+            extensions = {"code": ValidationFailed.code}
+            message = str(original)
         else:
             extensions = {"code": "INTERNAL_SERVER_ERROR"}
             message = UNEXPECTED_MESSAGE

@@ -107,7 +107,10 @@ async def create_dialog(
     else:
         model = await catalog.default_model(session)
     params = validate_params(draft.params, model)
+    now = utcnow()
     dialog = Dialog(
+        created_at=now,
+        updated_at=now,
         user_id=owner_id,
         title=draft.title.strip() or None if draft.title is not None else None,
         model_id=model.id,
