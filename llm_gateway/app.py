@@ -6,7 +6,11 @@ client, checks that the database is migrated, and tears all of it down at shutdo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,7 +37,10 @@ from llm_gateway.schema.build import build_schema
 from llm_gateway.schema.context import Context
 from llm_gateway.schema.loaders import Loaders
 from llm_gateway.services import health
+from llm_gateway.services.balances import MoneyPolicy
 from llm_gateway.services.container import Services
+from llm_gateway.services.events import Broker, InProcessBroker, RedisBroker
+from llm_gateway.services.sweeper import run_sweeper
 from llm_gateway.settings import ConfigError, Settings
 
 logger = logging.getLogger("llm_gateway")
@@ -129,6 +136,8 @@ def create_app(settings: Settings) -> Starlette:
         )
         db = Database(engine)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        broker: Broker = RedisBroker(redis) if redis is not None else InProcessBroker()
+        sweeper: asyncio.Task[None] | None = None
         try:
             await _check_migrated(db)
             app.state.services = Services(
@@ -137,10 +146,21 @@ def create_app(settings: Settings) -> Starlette:
                 verifier=TokenVerifier(
                     secret, settings.jwt_algorithms, settings.jwt_leeway_seconds
                 ),
+                broker=broker,
+                policy=MoneyPolicy.from_settings(settings),
+                instance_id=settings.instance_id or f"{socket.gethostname()}:{os.getpid()}",
                 redis=redis,
+            )
+            sweeper = asyncio.create_task(
+                run_sweeper(db, broker, settings.sweep_interval_seconds), name="sweeper"
             )
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            await broker.close()
             if redis is not None:
                 await redis.aclose()
             await db.dispose()

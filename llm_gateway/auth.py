@@ -18,6 +18,8 @@ import jwt
 from llm_gateway.errors import Unauthenticated
 
 BEARER = "bearer"
+MAX_USER_ID = 2**63 - 1
+"""User ids are stored as BIGINT; a larger claim could never name a user."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +101,10 @@ class TokenVerifier:
 
 def _user_id(value: object) -> int:
     # simplejwt writes an int; older versions of some backends wrote a decimal string.
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_USER_ID:
         return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 0:
-        return int(value)
     raise Unauthenticated("Token has an invalid 'user_id' claim.")
 
 

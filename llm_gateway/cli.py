@@ -12,13 +12,14 @@ from llm_gateway.settings import ConfigError, Settings, load_settings
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    settings.check_runnable()  # before importing the app, migrating or binding anything
+
     import uvicorn
 
     from llm_gateway.app import create_app
 
     if args.migrate:
         _migrate(settings, args)
-    settings.check_runnable()
     app = create_app(settings)
     host = args.host or settings.host
     port = args.port or settings.port
@@ -76,6 +77,13 @@ def _export_schema(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -91,9 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_migrate)
 
     token = commands.add_parser("token", help="mint a development access token")
-    token.add_argument("--user-id", type=int, default=1, help="omnimap user id (default 1)")
+    token.add_argument(
+        "--user-id", type=_positive_int, default=1, help="omnimap user id (default 1)"
+    )
     token.add_argument("--staff", action="store_true", help="set is_staff")
-    token.add_argument("--hours", type=int, default=24, help="lifetime in hours (default 24)")
+    token.add_argument(
+        "--hours", type=_positive_int, default=24, help="lifetime in hours (default 24)"
+    )
     token.add_argument("--allow-production", action="store_true", help="mint even with DEBUG off")
     token.set_defaults(handler=_token)
 

@@ -10,15 +10,19 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 DEV_SECRET_PREFIX = "dev-insecure-"
 """Secrets the quick start generates start with this; production refuses them."""
 
 MIN_PRODUCTION_SECRET_LENGTH = 32
+
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
 class ConfigError(Exception):
@@ -83,6 +87,10 @@ class Settings(BaseSettings):
 
     # Money and limits.
     initial_token_balance: int = Field(default=10_000, ge=0)
+    limits_timezone: str = "UTC"
+    min_output_tokens: int = Field(default=32, ge=1)
+    reservation_lease_seconds: int = Field(default=600, ge=10)
+    sweep_interval_seconds: float = Field(default=30.0, gt=0)
     max_content_length: int = Field(default=100_000, ge=1)
     rate_limit_requests: int = Field(default=100, ge=0)
     rate_limit_window: int = Field(default=60, ge=1)
@@ -100,6 +108,14 @@ class Settings(BaseSettings):
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
     @field_validator("jwt_algorithms")
     @classmethod
     def _known_algorithms(cls, value: list[str]) -> list[str]:
@@ -109,14 +125,34 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a comma-separated subset of {sorted(allowed)}")
         return value
 
+    @field_validator("limits_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as UTC)"
+            ) from None
+        return value
+
+    @property
+    def limits_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.limits_timezone)
+
     @cached_property
     def database(self) -> URL:
         """The SQLAlchemy URL, async driver included."""
         if self.database_url:
-            url = make_url(self.database_url)
+            try:
+                url = make_url(self.database_url)
+            except ArgumentError:
+                raise ConfigError(
+                    "DATABASE_URL is not a database URL (e.g. postgresql://user:pass@host/db)"
+                ) from None
             backend = url.get_backend_name()
-            if backend == "postgresql":
-                return url.set(drivername="postgresql+asyncpg")
+            if backend in ("postgresql", "postgres"):  # "postgres://" is what Heroku & co. give
+                return _asyncpg_query(url.set(drivername="postgresql+asyncpg"))
             if backend == "sqlite":
                 return url.set(drivername="sqlite+aiosqlite")
             raise ConfigError(
@@ -165,6 +201,15 @@ class Settings(BaseSettings):
         """Everything the server needs to start; raises ConfigError naming the variable."""
         self.jwt_secret()
         _ = self.database
+
+
+def _asyncpg_query(url: URL) -> URL:
+    # libpq's sslmode is asyncpg's ssl (same values); asyncpg rejects the libpq name.
+    if "sslmode" in url.query and "ssl" not in url.query:
+        return url.update_query_dict({"ssl": url.query["sslmode"]}).difference_update_query(
+            ["sslmode"]
+        )
+    return url
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -8,9 +8,11 @@ from llm_gateway.services import balances
 
 
 async def me(info: Info) -> Me:
-    principal = info.context.principal
-    async with info.context.services.db.read() as session:
-        view = await balances.balance_of(session, principal.user_id)
+    """Who is calling, with their balance (a new user's account is opened here)."""
+    ctx = info.context
+    principal = ctx.principal
+    async with ctx.services.db.transaction() as session:
+        view = await balances.balance_of(session, principal.user_id, ctx.services.policy)
     return Me(
         user_id=principal.user_id,
         is_staff=principal.is_staff,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import strawberry
@@ -15,17 +16,25 @@ from strawberry.types import ExecutionContext
 from llm_gateway.resolvers import catalog as catalog_resolvers
 from llm_gateway.resolvers import dialogs as dialog_resolvers
 from llm_gateway.resolvers import me as me_resolvers
-from llm_gateway.schema.extensions import FreshLoaders, ShapeErrors, is_unexpected
-from llm_gateway.schema.permissions import IsAuthenticated
+from llm_gateway.resolvers import money as money_resolvers
+from llm_gateway.schema.extensions import (
+    FreshLoaders,
+    ShapeErrors,
+    is_unexpected,
+    log_unexpected,
+)
+from llm_gateway.schema.permissions import IsAuthenticated, IsStaff
 from llm_gateway.schema.types.catalog import AgentType, ModelType
 from llm_gateway.schema.types.chat import DeletedDialog, DialogType, MessageType
+from llm_gateway.schema.types.money import BalanceChangePayload, BalanceEvent, TransactionType
 from llm_gateway.schema.types.pagination import Connection
-from llm_gateway.schema.types.user import Me
+from llm_gateway.schema.types.user import Me, UserAccount
 from llm_gateway.settings import Settings
 
 logger = logging.getLogger("llm_gateway.graphql")
 
 AUTHENTICATED: list[type[BasePermission]] = [IsAuthenticated]
+STAFF: list[type[BasePermission]] = [IsStaff]
 
 
 @strawberry.type
@@ -49,6 +58,20 @@ class Query:
     messages: Connection[MessageType] = strawberry.field(
         resolver=dialog_resolvers.message_list, permission_classes=AUTHENTICATED
     )
+    transactions: Connection[TransactionType] = strawberry.field(
+        resolver=money_resolvers.transactions, permission_classes=AUTHENTICATED
+    )
+
+    # Staff.
+    users: Connection[UserAccount] = strawberry.field(
+        resolver=money_resolvers.users, permission_classes=STAFF
+    )
+    user_balance: UserAccount = strawberry.field(
+        resolver=money_resolvers.user_balance, permission_classes=STAFF
+    )
+    user_transactions: Connection[TransactionType] = strawberry.field(
+        resolver=money_resolvers.user_transactions, permission_classes=STAFF
+    )
 
 
 @strawberry.type
@@ -63,6 +86,24 @@ class Mutation:
         resolver=dialog_resolvers.delete_dialog, permission_classes=AUTHENTICATED
     )
 
+    # Staff.
+    top_up_balance: BalanceChangePayload = strawberry.mutation(
+        resolver=money_resolvers.top_up_balance, permission_classes=STAFF
+    )
+    adjust_balance: BalanceChangePayload = strawberry.mutation(
+        resolver=money_resolvers.adjust_balance, permission_classes=STAFF
+    )
+    set_balance_limits: UserAccount = strawberry.mutation(
+        resolver=money_resolvers.set_balance_limits, permission_classes=STAFF
+    )
+
+
+@strawberry.type
+class Subscription:
+    balance_changed: AsyncGenerator[BalanceEvent, None] = strawberry.subscription(
+        resolver=money_resolvers.balance_changed, permission_classes=AUTHENTICATED
+    )
+
 
 class GatewaySchema(strawberry.Schema):
     """Logs only what is unexpected, with its traceback; expected errors are the client's."""
@@ -70,16 +111,10 @@ class GatewaySchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        context = execution_context.context if execution_context is not None else None
         for error in errors:
             if is_unexpected(error):
-                original = error.original_error
-                logger.error(
-                    "unexpected error at %s",
-                    ".".join(str(p) for p in error.path or ()),
-                    exc_info=(type(original), original, original.__traceback__)
-                    if original is not None
-                    else None,
-                )
+                log_unexpected(error, context)
 
 
 def build_schema(settings: Settings) -> GatewaySchema:
@@ -93,6 +128,7 @@ def build_schema(settings: Settings) -> GatewaySchema:
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not settings.debug),
     )

@@ -13,6 +13,7 @@ from strawberry.types import Info as StrawberryInfo
 from llm_gateway.auth import Principal
 from llm_gateway.errors import GatewayError, Unauthenticated
 from llm_gateway.schema.loaders import Loaders
+from llm_gateway.services.audit import Actor
 from llm_gateway.services.container import Services
 
 
@@ -55,6 +56,16 @@ class Context:
         principal = self.services.verifier.verify_connection_params(params)
         self._principal, self._auth_error, self._auth_checked = principal, None, True
         return principal
+
+    def actor(self) -> Actor:
+        """The caller as the audit log records them."""
+        client = self.request.client
+        return Actor(
+            user_id=self.principal.user_id,
+            ip_address=client.host if client else None,
+            user_agent=self.request.headers.get("user-agent"),
+            request_id=self.request_id,
+        )
 
     @property
     def request_id(self) -> str | None:

@@ -6,8 +6,9 @@ import logging
 from collections.abc import Iterator
 
 from graphql import GraphQLError
-from strawberry.exceptions import StrawberryInputCoercionError
+from strawberry.exceptions import MissingQueryError, StrawberryInputCoercionError
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from llm_gateway.errors import GatewayError, ValidationFailed
 from llm_gateway.schema.context import Context
@@ -18,10 +19,38 @@ logger = logging.getLogger("llm_gateway.graphql")
 UNEXPECTED_MESSAGE = "Unexpected error."
 
 
+# Strawberry answers these itself (HTTP 400) once they leave the operation.
+REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+
+
 def is_unexpected(error: GraphQLError) -> bool:
-    """Raised while resolving and not one of ours: a bug, to be masked and logged."""
-    return error.path is not None and not isinstance(
-        error.original_error, GatewayError | StrawberryInputCoercionError
+    """Not one of ours and not the client's: a bug, to be masked and logged.
+
+    That is an exception raised while resolving a field (the error has a path), or one
+    raised outside any field (a crashing validation rule or extension), which strawberry
+    wraps with neither a path nor a location. The client's own errors (parse, validation,
+    variables) point at the document, or carry no exception at all.
+    """
+    original = error.original_error
+    if isinstance(original, GatewayError | StrawberryInputCoercionError):
+        return False
+    if error.path is not None:
+        return True
+    return original is not None and not isinstance(original, GraphQLError) and not error.nodes
+
+
+def log_unexpected(error: GraphQLError, context: object) -> None:
+    """Log an unexpected error with its traceback and the request id."""
+    original = error.original_error
+    request_id = context.request_id if isinstance(context, Context) else None
+    logger.error(
+        "unexpected error at %s (request %s)",
+        ".".join(str(p) for p in error.path or ()) or "(operation)",
+        request_id,
+        exc_info=(type(original), original, original.__traceback__)
+        if original is not None
+        else None,
+        extra={"request_id": request_id},
     )
 
 
@@ -43,6 +72,19 @@ class ShapeErrors(MaskErrors):
     def __init__(self) -> None:
         super().__init__(error_message=UNEXPECTED_MESSAGE)
 
+    def on_operation(self) -> Iterator[None]:
+        # What escapes the operation becomes an error only after this hook has run,
+        # so it would reach the client raw and without a code: shape it here.
+        try:
+            yield from super().on_operation()
+        except (*REQUEST_ERRORS, GraphQLError):
+            raise
+        except Exception as exc:
+            error = GraphQLError(str(exc), original_error=exc)
+            if is_unexpected(error):
+                log_unexpected(error, self.execution_context.context)
+            raise self._shape(error) from None
+
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         return [self._shape(error) for error in errors]
 
@@ -51,16 +93,17 @@ class ShapeErrors(MaskErrors):
         if isinstance(original, GatewayError):
             extensions = {"code": original.code, **original.details}
             message = original.message
+        elif is_unexpected(error):
+            extensions = {"code": "INTERNAL_SERVER_ERROR"}
+            message = UNEXPECTED_MESSAGE
         elif error.path is None:
             extensions = {**(error.extensions or {}), "code": client_code(error)}
             message = error.message
-        elif isinstance(original, StrawberryInputCoercionError):
-            # e.g. null given for an input field that may be omitted but not nulled
+        else:
+            # A StrawberryInputCoercionError, e.g. null given for an input field that may
+            # be omitted but not nulled.
             extensions = {"code": ValidationFailed.code}
             message = str(original)
-        else:
-            extensions = {"code": "INTERNAL_SERVER_ERROR"}
-            message = UNEXPECTED_MESSAGE
         return GraphQLError(
             message=message,
             nodes=error.nodes,

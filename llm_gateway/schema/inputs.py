@@ -37,3 +37,28 @@ class UpdateDialogInput:
 @strawberry.input
 class DeleteDialogInput:
     id: uuid.UUID
+
+
+@strawberry.input
+class TopUpBalanceInput:
+    user_id: int
+    amount: int = strawberry.field(description="Tokens to add (positive).")
+    reason: str
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="A repeat with the same key changes nothing."
+    )
+
+
+@strawberry.input
+class AdjustBalanceInput:
+    user_id: int
+    amount: int = strawberry.field(description="Signed; never takes the balance below zero.")
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input(description="Fields left out keep their value; null removes the limit.")
+class SetBalanceLimitsInput:
+    user_id: int
+    daily_limit: strawberry.Maybe[int | None]
+    monthly_limit: strawberry.Maybe[int | None]

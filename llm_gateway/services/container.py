@@ -8,6 +8,8 @@ from redis.asyncio import Redis
 
 from llm_gateway.auth import TokenVerifier
 from llm_gateway.db.engine import Database
+from llm_gateway.services.balances import MoneyPolicy
+from llm_gateway.services.events import Broker
 from llm_gateway.settings import Settings
 
 
@@ -16,4 +18,7 @@ class Services:
     settings: Settings
     db: Database
     verifier: TokenVerifier
+    broker: Broker
+    policy: MoneyPolicy
+    instance_id: str
     redis: Redis | None = None

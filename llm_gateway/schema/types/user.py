@@ -1,6 +1,8 @@
-"""The caller and their balance."""
+"""The caller, users as staff see them, and balances."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import strawberry
 
@@ -12,8 +14,14 @@ class BalanceType:
     balance: int = strawberry.field(description="Tokens owned.")
     reserved: int = strawberry.field(description="Tokens held for generations in flight.")
     available: int = strawberry.field(description="balance - reserved: what can be spent now.")
-    daily_limit: int | None
-    monthly_limit: int | None
+    daily_limit: int | None = strawberry.field(description="Null: no daily limit.")
+    daily_used: int
+    daily_remaining: int | None
+    daily_resets_at: dt.datetime
+    monthly_limit: int | None = strawberry.field(description="Null: no monthly limit.")
+    monthly_used: int
+    monthly_remaining: int | None
+    monthly_resets_at: dt.datetime
     lifetime_used: int
 
     @staticmethod
@@ -22,8 +30,14 @@ class BalanceType:
             balance=view.balance,
             reserved=view.reserved,
             available=view.available,
-            daily_limit=view.daily_limit,
-            monthly_limit=view.monthly_limit,
+            daily_limit=view.daily.limit,
+            daily_used=view.daily.used,
+            daily_remaining=view.daily.remaining(view.reserved),
+            daily_resets_at=view.daily.resets_at,
+            monthly_limit=view.monthly.limit,
+            monthly_used=view.monthly.used,
+            monthly_remaining=view.monthly.remaining(view.reserved),
+            monthly_resets_at=view.monthly.resets_at,
             lifetime_used=view.lifetime_used,
         )
 
@@ -33,3 +47,18 @@ class Me:
     user_id: int
     is_staff: bool
     balance: BalanceType
+
+
+@strawberry.type
+class UserAccount:
+    """A user the gateway knows (one who has a balance), as staff see them."""
+
+    user_id: int
+    balance: BalanceType
+    created_at: dt.datetime | None
+
+    @staticmethod
+    def from_view(view: BalanceView) -> UserAccount:
+        return UserAccount(
+            user_id=view.user_id, balance=BalanceType.from_view(view), created_at=view.created_at
+        )
