@@ -31,7 +31,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from llm_gateway.auth import TokenVerifier
 from llm_gateway.db.engine import Database, make_engine
-from llm_gateway.db.migrate import current_revision, head_revision
+from llm_gateway.db.migrate import assert_at_head
 from llm_gateway.errors import GatewayError
 from llm_gateway.schema.build import build_schema
 from llm_gateway.schema.context import Context
@@ -41,7 +41,7 @@ from llm_gateway.services.balances import MoneyPolicy
 from llm_gateway.services.container import Services
 from llm_gateway.services.events import Broker, InProcessBroker, RedisBroker
 from llm_gateway.services.sweeper import run_sweeper
-from llm_gateway.settings import ConfigError, Settings
+from llm_gateway.settings import Settings
 
 logger = logging.getLogger("llm_gateway")
 
@@ -112,17 +112,6 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-async def _check_migrated(db: Database) -> None:
-    async with db.engine.connect() as connection:
-        current = await connection.run_sync(current_revision)
-    head = head_revision()
-    if current != head:
-        raise ConfigError(
-            f"the database is at revision {current or 'none'}, the code needs {head}: "
-            "run `llm-gateway migrate` first"
-        )
-
-
 def create_app(settings: Settings) -> Starlette:
     """Build the application; configuration errors surface here, before serving."""
     secret = settings.jwt_secret()
@@ -139,7 +128,7 @@ def create_app(settings: Settings) -> Starlette:
         broker: Broker = RedisBroker(redis) if redis is not None else InProcessBroker()
         sweeper: asyncio.Task[None] | None = None
         try:
-            await _check_migrated(db)
+            await assert_at_head(engine)
             app.state.services = Services(
                 settings=settings,
                 db=db,

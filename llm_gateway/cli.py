@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Sequence
@@ -20,6 +21,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.migrate:
         _migrate(settings, args)
+    else:
+        if settings.is_sqlite and not Path(settings.database.database or "").exists():
+            raise ConfigError(
+                f"no database at {settings.database.database}: run `llm-gateway migrate` "
+                "(or `llm-gateway serve --migrate`) first"
+            )
+        asyncio.run(_check_database(settings))
     app = create_app(settings)
     host = args.host or settings.host
     port = args.port or settings.port
@@ -33,6 +41,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ws="websockets-sansio",
     )
     return 0
+
+
+async def _check_database(settings: Settings) -> None:
+    from llm_gateway.db.engine import make_engine
+    from llm_gateway.db.migrate import assert_at_head
+
+    engine = make_engine(settings.database)
+    try:
+        await assert_at_head(engine)
+    finally:
+        await engine.dispose()
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -123,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             level=settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         code: int = args.handler(settings, args)
     except ConfigError as exc:
         print(f"llm-gateway: configuration error: {exc}", file=sys.stderr)

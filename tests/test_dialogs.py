@@ -161,7 +161,11 @@ async def test_update_dialog_revalidates_params_for_a_new_model(gql: GraphQLClie
 
 async def test_update_dialog_rejects_null_model_and_bad_values(gql: GraphQLClient) -> None:
     dialog = await create(gql)
-    for patch, field in [({"model": None}, None), ({"maxTokens": 100_000}, "maxTokens")]:
+    cases: list[tuple[dict[str, Any], str | None]] = [
+        ({"model": None}, None),
+        ({"maxTokens": 100_000}, "maxTokens"),
+    ]
+    for patch, field in cases:
         result = await gql(UPDATE, {"input": {"id": dialog["id"], **patch}})
         assert result.codes == ["VALIDATION_FAILED"], patch
         assert result.errors[0]["extensions"].get("field") == field

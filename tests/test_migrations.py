@@ -8,14 +8,12 @@ Alembic runs its own event loop, so the tests that migrate are synchronous.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
@@ -29,7 +27,7 @@ from alembic import command
 from llm_gateway.db import migrate
 from llm_gateway.db.base import Base
 from llm_gateway.db.models import Agent, Model
-from tests.conftest import _pg_admin, _pg_url, _unavailable
+from tests.conftest import _pg_admin, _pg_url
 
 T = TypeVar("T")
 
@@ -59,16 +57,14 @@ SEED_AGENTS = {"assistant", "code-assistant", "creative-writer", "translator"}
 
 
 @pytest.fixture
-def empty_database(backend: str, tmp_path: Path) -> Iterator[str]:
+def empty_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """The URL of a database with nothing in it, dropped after the test."""
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
         return
+    request.getfixturevalue("pg_template")  # skips (or fails) when PostgreSQL is down
     name = f"llmgw_m_{uuid.uuid4().hex[:16]}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        _unavailable("PostgreSQL", exc)
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     yield _pg_url(name)
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -128,25 +124,59 @@ def test_downgrade_leaves_no_sequences_on_postgresql(empty_database: str) -> Non
     assert on_database(empty_database, lambda c: sa.inspect(c).get_sequence_names()) == []
 
 
-def test_every_migration_downgrades_one_step_at_a_time(empty_database: str) -> None:
-    scripts = ScriptDirectory.from_config(migrate.alembic_config())
-    revisions = list(scripts.walk_revisions())  # head first
-    assert [r.revision for r in revisions][-1] == "0001"
-    for script in revisions:
-        downgrade = getattr(script.module, "downgrade", None)
-        assert callable(downgrade), f"{script.revision} has no downgrade()"
-        body = inspect.getsource(downgrade).split(":", 1)[1]
-        assert body.strip() not in ("", "pass", "..."), f"{script.revision}: empty downgrade()"
+def snapshot(connection: Connection) -> dict[str, object]:
+    """What a migration can change: every table's shape and how many rows it holds."""
+    inspector = sa.inspect(connection)
+    shape: dict[str, object] = {}
+    for table in sorted(set(inspector.get_table_names()) - {"alembic_version"}):
+        shape[table] = {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)
+            ],
+            "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted(
+                (i["name"] or "", tuple(i["column_names"]), bool(i["unique"]))
+                for i in inspector.get_indexes(table)
+            ),
+            "unique": sorted(
+                (u["name"] or "", tuple(u["column_names"]))
+                for u in inspector.get_unique_constraints(table)
+            ),
+            "foreign_keys": sorted(
+                (f["name"] or "", tuple(f["constrained_columns"]), f["referred_table"])
+                for f in inspector.get_foreign_keys(table)
+            ),
+            "checks": sorted(
+                (c["name"] or "", c["sqltext"]) for c in inspector.get_check_constraints(table)
+            ),
+            "rows": connection.scalar(sa.select(sa.func.count()).select_from(sa.table(table))),
+        }
+    return shape
 
-    migrate.upgrade(empty_database)
+
+def test_each_downgrade_undoes_its_upgrade(empty_database: str) -> None:
+    """Up one revision at a time, then down one at a time: each step down must restore
+    exactly what the database looked like before the matching step up."""
+    scripts = ScriptDirectory.from_config(migrate.alembic_config())
+    revisions = list(reversed(list(scripts.walk_revisions())))  # base first
+    assert revisions[0].revision == "0001"
+    assert revisions[-1].revision == migrate.head_revision()
+
+    before: dict[str, dict[str, object]] = {}
+    previous = on_database(empty_database, snapshot)
     for script in revisions:
-        assert on_database(empty_database, migrate.current_revision) == script.revision
+        assert isinstance(script.down_revision, str | None), "history must stay linear"
+        migrate.upgrade(empty_database, script.revision)
+        after = on_database(empty_database, snapshot)
+        assert after != previous, f"{script.revision} changed nothing"
+        before[script.revision], previous = previous, after
+
+    for script in reversed(revisions):
         migrate.downgrade(empty_database, "-1")
-        down = script.down_revision
-        assert on_database(empty_database, migrate.current_revision) == down
-        if down == "0001":  # the seed is undone, the schema stays
-            assert on_database(empty_database, model_names) == set()
-            assert on_database(empty_database, table_names) == TABLES | {"alembic_version"}
+        assert on_database(empty_database, migrate.current_revision) == script.down_revision
+        assert on_database(empty_database, snapshot) == before[script.revision], (
+            f"the downgrade of {script.revision} does not undo its upgrade"
+        )
     assert on_database(empty_database, table_names) <= {"alembic_version"}
 
 
@@ -205,7 +235,8 @@ async def test_seed_agents_are_enabled(database_url: str) -> None:
     assert {a.name for a in agents} == SEED_AGENTS
     for agent in agents:
         assert agent.enabled, agent.name
-        assert agent.description and agent.system_prompt, agent.name
+        assert agent.description, agent.name
+        assert agent.system_prompt, agent.name
 
 
 async def test_at_most_one_default_model(database_url: str) -> None:

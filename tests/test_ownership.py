@@ -36,7 +36,8 @@ async def test_another_users_dialog_is_not_found(
     assert theirs.codes == ["NOT_FOUND"]
     # Indistinguishable from an id that does not exist (apart from the id itself).
     assert theirs.errors[0]["message"] == missing.errors[0]["message"]
-    assert "secret" not in str(theirs.body) and "private" not in str(theirs.body)
+    assert "secret" not in str(theirs.body)
+    assert "private" not in str(theirs.body)
 
     # The owner's dialog is untouched.
     mine = await gql(

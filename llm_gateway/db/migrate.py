@@ -8,8 +8,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
+from llm_gateway.settings import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,3 +41,15 @@ def head_revision() -> str | None:
 
 def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
+
+
+async def assert_at_head(engine: AsyncEngine) -> None:
+    """Refuse to serve a database the code does not match; says how to fix it."""
+    async with engine.connect() as connection:
+        current = await connection.run_sync(current_revision)
+    head = head_revision()
+    if current != head:
+        raise ConfigError(
+            f"the database is at revision {current or 'none (empty)'}, the code needs {head}: "
+            "run `llm-gateway migrate` (or `llm-gateway serve --migrate`) first"
+        )

@@ -324,11 +324,11 @@ async def reserve(
         raise ValidationFailed("prompt_tokens must be >= 0 and output_cap >= 1")
     now = now or utcnow()
     account = await _lock(session, user_id, policy)
-    daily, monthly = await _windows(session, account, policy, now)
     available = account.balance - account.reserved
     room = available
     binding: Window | None = None
-    for window in (daily, monthly):
+    limited = account.daily_limit is not None or account.monthly_limit is not None
+    for window in await _windows(session, account, policy, now) if limited else ():
         remaining = window.remaining(account.reserved)
         if remaining is not None and remaining < room:
             room, binding = remaining, window
