@@ -24,6 +24,8 @@ import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
 
 from llm_gateway.app import create_app
@@ -79,6 +81,24 @@ def pg_template() -> Iterator[str]:
     migrate.upgrade(_pg_url(name))
     yield name
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def redis_available() -> str:
+    """The test Redis URL, once it answered a PING (else skip, or fail in CI)."""
+
+    async def ping() -> None:
+        client = Redis.from_url(REDIS_URL)
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(ping())
+    except (OSError, RedisError) as exc:
+        _unavailable("Redis", exc)
+    return REDIS_URL
 
 
 @pytest.fixture(scope="session")

@@ -144,13 +144,17 @@ async def set_balance_limits(info: Info, input: SetBalanceLimitsInput) -> UserAc
 async def balance_changed(
     info: Info, user_id: int | None = None
 ) -> AsyncGenerator[BalanceEvent, None]:
-    """The caller's balance after every change; staff may name another user."""
+    """The caller's balance now, then after every change; staff may name another user."""
     ctx = info.context
     principal = ctx.principal
     target = principal.user_id if user_id is None else user_id
     if target != principal.user_id and not principal.is_staff:
         raise Forbidden("Only staff may watch another user's balance.")
     async with ctx.services.broker.subscribe(notifications.balance_channel(target)) as events:
+        # Subscribed first, then the current state: a change in between is not lost.
+        async with ctx.services.db.transaction() as session:
+            view = await balances.balance_of(session, target, ctx.services.policy)
+        yield BalanceEvent(user_id=target, reason="current", balance=BalanceType.from_view(view))
         async for event in events:
             # A fresh session per event: a subscription holds none between events.
             async with ctx.services.db.transaction() as session:
