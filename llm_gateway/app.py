@@ -33,14 +33,17 @@ from llm_gateway.auth import TokenVerifier
 from llm_gateway.db.engine import Database, make_engine
 from llm_gateway.db.migrate import assert_at_head
 from llm_gateway.errors import GatewayError
+from llm_gateway.providers.registry import ProviderRegistry, Timeouts
 from llm_gateway.schema.build import build_schema
 from llm_gateway.schema.context import Context
 from llm_gateway.schema.loaders import Loaders
 from llm_gateway.services import health
 from llm_gateway.services.balances import MoneyPolicy
 from llm_gateway.services.container import Services
+from llm_gateway.services.credentials import credentials_from_settings
 from llm_gateway.services.events import Broker, InProcessBroker, RedisBroker
-from llm_gateway.services.sweeper import run_sweeper
+from llm_gateway.services.generation import GenerationManager
+from llm_gateway.services.sweeper import run_sweeper, sweep_once
 from llm_gateway.settings import Settings
 
 logger = logging.getLogger("llm_gateway")
@@ -127,8 +130,17 @@ def create_app(settings: Settings) -> Starlette:
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         broker: Broker = RedisBroker(redis) if redis is not None else InProcessBroker()
         sweeper: asyncio.Task[None] | None = None
+        registry = ProviderRegistry(
+            credentials_from_settings(settings),
+            Timeouts(
+                connect=settings.provider_connect_timeout, read=settings.provider_idle_timeout
+            ),
+        )
+        generations = GenerationManager(db, broker, registry, settings)
+        instance_id = settings.instance_id or f"{socket.gethostname()}:{os.getpid()}"
         try:
             await assert_at_head(engine)
+            await generations.start()
             app.state.services = Services(
                 settings=settings,
                 db=db,
@@ -137,18 +149,23 @@ def create_app(settings: Settings) -> Starlette:
                 ),
                 broker=broker,
                 policy=MoneyPolicy.from_settings(settings),
-                instance_id=settings.instance_id or f"{socket.gethostname()}:{os.getpid()}",
+                instance_id=instance_id,
+                generations=generations,
                 redis=redis,
             )
+            # Holds this instance took before a restart are orphans now.
+            await sweep_once(db, broker, instance_id=instance_id)
             sweeper = asyncio.create_task(
                 run_sweeper(db, broker, settings.sweep_interval_seconds), name="sweeper"
             )
             yield
         finally:
+            await generations.shutdown(settings.shutdown_grace_seconds)
             if sweeper is not None:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
+            await registry.aclose()
             await broker.close()
             if redis is not None:
                 await redis.aclose()

@@ -85,6 +85,16 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
 
+    # Generation: retries before the first token, timeouts, persistence, shutdown.
+    provider_max_retries: int = Field(default=2, ge=0, le=10)
+    provider_retry_base_seconds: float = Field(default=0.5, ge=0)
+    provider_retry_max_seconds: float = Field(default=8.0, ge=0)
+    provider_connect_timeout: float = Field(default=5.0, gt=0)
+    provider_first_token_timeout: float = Field(default=60.0, gt=0)
+    provider_idle_timeout: float = Field(default=60.0, gt=0)
+    generation_flush_seconds: float = Field(default=1.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+
     # Money and limits.
     initial_token_balance: int = Field(default=10_000, ge=0)
     limits_timezone: str = "UTC"

@@ -14,6 +14,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from llm_gateway.resolvers import catalog as catalog_resolvers
+from llm_gateway.resolvers import chat as chat_resolvers
 from llm_gateway.resolvers import dialogs as dialog_resolvers
 from llm_gateway.resolvers import me as me_resolvers
 from llm_gateway.resolvers import money as money_resolvers
@@ -26,6 +27,7 @@ from llm_gateway.schema.extensions import (
 from llm_gateway.schema.permissions import IsAuthenticated, IsStaff
 from llm_gateway.schema.types.catalog import AgentType, ModelType
 from llm_gateway.schema.types.chat import DeletedDialog, DialogType, MessageType
+from llm_gateway.schema.types.events import MessageEvent, SendMessagePayload
 from llm_gateway.schema.types.money import BalanceChangePayload, BalanceEvent, TransactionType
 from llm_gateway.schema.types.pagination import Connection
 from llm_gateway.schema.types.user import Me, UserAccount
@@ -85,6 +87,15 @@ class Mutation:
     delete_dialog: DeletedDialog = strawberry.mutation(
         resolver=dialog_resolvers.delete_dialog, permission_classes=AUTHENTICATED
     )
+    send_message: SendMessagePayload = strawberry.mutation(
+        resolver=chat_resolvers.send_message, permission_classes=AUTHENTICATED
+    )
+    cancel_generation: MessageType = strawberry.mutation(
+        resolver=chat_resolvers.cancel_generation, permission_classes=AUTHENTICATED
+    )
+    regenerate: SendMessagePayload = strawberry.mutation(
+        resolver=chat_resolvers.regenerate, permission_classes=AUTHENTICATED
+    )
 
     # Staff.
     top_up_balance: BalanceChangePayload = strawberry.mutation(
@@ -100,6 +111,9 @@ class Mutation:
 
 @strawberry.type
 class Subscription:
+    message_events: AsyncGenerator[MessageEvent, None] = strawberry.subscription(
+        resolver=chat_resolvers.message_events, permission_classes=AUTHENTICATED
+    )
     balance_changed: AsyncGenerator[BalanceEvent, None] = strawberry.subscription(
         resolver=money_resolvers.balance_changed, permission_classes=AUTHENTICATED
     )

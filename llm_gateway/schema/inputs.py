@@ -62,3 +62,34 @@ class SetBalanceLimitsInput:
     user_id: int
     daily_limit: strawberry.Maybe[int | None]
     monthly_limit: strawberry.Maybe[int | None]
+
+
+@strawberry.input
+class SendMessageInput:
+    dialog_id: uuid.UUID
+    content: str
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="A repeat with the same key returns the same messages."
+    )
+    model: str | None = strawberry.field(default=None, description="Use this model for once.")
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+
+
+@strawberry.input
+class CancelGenerationInput:
+    message_id: uuid.UUID
+
+
+@strawberry.input
+class RegenerateInput:
+    message_id: uuid.UUID = strawberry.field(
+        description="The answer to replace, or the user message to answer again."
+    )
+    model: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -392,7 +392,7 @@ def _affordable_cap(pricing: Pricing, prompt_tokens: int, output_cap: int, room:
     return cap
 
 
-async def _locked_reservation(session: AsyncSession, reservation_id: uuid.UUID) -> Reservation:
+async def locked_reservation(session: AsyncSession, reservation_id: uuid.UUID) -> Reservation:
     row = await session.scalar(
         select(Reservation)
         .where(Reservation.id == reservation_id)
@@ -420,7 +420,7 @@ async def settle(
     Idempotent: settling a settled reservation returns the first settlement unchanged.
     """
     now = now or utcnow()
-    reservation = await _locked_reservation(session, reservation_id)
+    reservation = await locked_reservation(session, reservation_id)
     if reservation.state == "settled":
         row = await session.scalar(
             select(TokenTransaction).where(TokenTransaction.reservation_id == reservation_id)
@@ -486,7 +486,7 @@ async def release(
 ) -> bool:
     """Give a hold back without charging. Idempotent; False if it was no longer held."""
     now = now or utcnow()
-    reservation = await _locked_reservation(session, reservation_id)
+    reservation = await locked_reservation(session, reservation_id)
     if reservation.state != "held":
         return False
     await session.execute(
@@ -516,25 +516,21 @@ async def renew_lease(
     )
 
 
-async def release_expired(
-    session: AsyncSession, reservation_id: uuid.UUID, *, now: dt.datetime | None = None
-) -> int | None:
-    """Release one hold if it is still held and expired; its user id, else None."""
-    now = now or utcnow()
-    reservation = await _locked_reservation(session, reservation_id)
-    if reservation.state != "held" or reservation.expires_at >= now:
-        return None
-    await release(session, reservation_id, now=now)
-    return reservation.user_id
-
-
 async def expired_holds(
-    session: AsyncSession, *, now: dt.datetime | None = None, limit: int = 500
+    session: AsyncSession,
+    *,
+    now: dt.datetime | None = None,
+    instance_id: str | None = None,
+    limit: int = 500,
 ) -> list[uuid.UUID]:
-    """Held reservations whose lease ran out: their owner died or lost track."""
+    """Held reservations whose lease ran out (their owner died or lost track), and with
+    ``instance_id`` also every hold that instance took (it has just restarted)."""
+    stale = Reservation.expires_at < (now or utcnow())
+    if instance_id is not None:
+        stale = or_(stale, Reservation.instance_id == instance_id)
     rows = await session.scalars(
         select(Reservation.id)
-        .where(Reservation.state == "held", Reservation.expires_at < (now or utcnow()))
+        .where(Reservation.state == "held", stale)
         .order_by(Reservation.expires_at)
         .limit(limit)
     )

@@ -10,6 +10,7 @@ from llm_gateway.auth import TokenVerifier
 from llm_gateway.db.engine import Database
 from llm_gateway.services.balances import MoneyPolicy
 from llm_gateway.services.events import Broker
+from llm_gateway.services.generation import GenerationManager
 from llm_gateway.settings import Settings
 
 
@@ -21,4 +22,5 @@ class Services:
     broker: Broker
     policy: MoneyPolicy
     instance_id: str
+    generations: GenerationManager
     redis: Redis | None = None

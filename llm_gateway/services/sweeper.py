@@ -1,4 +1,4 @@
-"""Releases holds whose lease expired: their generation's process died or lost track."""
+"""Finishes generations whose hold expired: their process died or lost track of them."""
 
 from __future__ import annotations
 
@@ -6,26 +6,46 @@ import asyncio
 import logging
 
 from llm_gateway.db.engine import Database
-from llm_gateway.services import balances, notifications
+from llm_gateway.services import balances, chat, notifications
 from llm_gateway.services.events import Broker
+from llm_gateway.services.generation import dialog_channel
 
 logger = logging.getLogger("llm_gateway.sweeper")
 
 
-async def sweep_once(db: Database, broker: Broker) -> int:
-    """Release every expired hold, each in its own transaction; return how many."""
+async def sweep_once(db: Database, broker: Broker, *, instance_id: str | None = None) -> int:
+    """Recover every expired hold (and, with ``instance_id``, every hold of that instance).
+
+    Each in its own transaction: the message becomes ``interrupted``, charged for the text
+    that was saved, or the hold is released. Returns how many were recovered.
+    """
     async with db.read() as session:
-        expired = await balances.expired_holds(session)
-    released = 0
+        expired = await balances.expired_holds(session, instance_id=instance_id)
+    recovered = 0
     for reservation_id in expired:
         async with db.transaction() as session:
-            user_id = await balances.release_expired(session, reservation_id)
-        if user_id is not None:
-            released += 1
-            await notifications.balance_changed(broker, user_id, "released")
-    if released:
-        logger.warning("released %d expired holds", released)
-    return released
+            result = await chat.recover_orphan(session, reservation_id, instance_id=instance_id)
+        if result is None:
+            continue
+        recovered += 1
+        user_id, dialog_id = result
+        await notifications.balance_changed(broker, user_id, "released")
+        if dialog_id is not None:
+            async with db.read() as session:
+                message_id = await chat.message_of_reservation(session, reservation_id)
+            if message_id is not None:
+                await broker.publish(
+                    dialog_channel(dialog_id),
+                    {
+                        "type": "failed",
+                        "messageId": str(message_id),
+                        "code": "INTERRUPTED",
+                        "message": "The server stopped before the answer was finished.",
+                    },
+                )
+    if recovered:
+        logger.warning("recovered %d orphaned generations", recovered)
+    return recovered
 
 
 async def run_sweeper(db: Database, broker: Broker, interval_seconds: float) -> None:

@@ -1,0 +1,112 @@
+"""The one streaming interface every provider adapter implements.
+
+An adapter turns a normalized ``ProviderRequest`` into an async stream of ``TextDelta``
+events followed (when the provider reports it) by one ``Usage`` event, and maps the
+provider's failures onto ``ProviderError`` with a stable ``kind``. Retries, timeouts,
+fallbacks and money are the chat service's business, not the adapter's: adapters make
+exactly one attempt (SDK retries off).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRequest:
+    """What to ask: the upstream model id, the fitted context and the merged params."""
+
+    model: str
+    messages: list[ChatMessage]
+    max_tokens: int
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    user: str | None = field(default=None, repr=False)
+
+    @property
+    def system(self) -> str | None:
+        """The system prompt, if the context starts with one."""
+        if self.messages and self.messages[0].role == "system":
+            return self.messages[0].content
+        return None
+
+    @property
+    def turns(self) -> list[ChatMessage]:
+        """The conversation without the leading system prompt."""
+        return self.messages[1:] if self.system is not None else list(self.messages)
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+StreamEvent = TextDelta | Usage
+
+
+class ErrorKind(enum.Enum):
+    """What went wrong upstream, as the chat service needs to know it."""
+
+    RATE_LIMITED = "RATE_LIMITED"  # 429: retry later
+    UNAVAILABLE = "PROVIDER_UNAVAILABLE"  # 5xx, 529, overloaded, connection refused
+    TIMEOUT = "PROVIDER_TIMEOUT"  # no answer in time
+    AUTH = "PROVIDER_AUTH"  # 401/403: our credentials are wrong
+    MODEL_NOT_FOUND = "MODEL_NOT_FOUND"  # 404 on the model
+    BAD_REQUEST = "PROVIDER_BAD_REQUEST"  # 400/413/422: the request itself was refused
+    STREAM_CUT = "STREAM_CUT"  # the stream broke after it started
+
+
+RETRYABLE = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE, ErrorKind.TIMEOUT})
+
+
+class ProviderError(Exception):
+    """A provider failure with a stable kind and a message safe to show a user."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+    def __repr__(self) -> str:
+        return f"ProviderError({self.kind.name}, {self.message!r}, status={self.status})"
+
+
+class Provider(Protocol):
+    """A provider adapter. ``stream`` is an async generator; closing it aborts the call."""
+
+    name: str
+
+    def stream(self, request: ProviderRequest) -> AsyncIterator[StreamEvent]: ...
+
+    async def aclose(self) -> None: ...

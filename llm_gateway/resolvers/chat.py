@@ -1,0 +1,219 @@
+"""Chat: sending, cancelling, regenerating, and the live message events of a dialog."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING
+
+from llm_gateway.errors import ValidationFailed
+from llm_gateway.schema.context import Context, Info
+from llm_gateway.schema.inputs import CancelGenerationInput, RegenerateInput, SendMessageInput
+from llm_gateway.schema.types.chat import MessageType
+from llm_gateway.schema.types.events import (
+    MessageCompleted,
+    MessageDelta,
+    MessageEvent,
+    MessageFailed,
+    MessageStarted,
+    MessageUsage,
+    SendMessagePayload,
+)
+from llm_gateway.schema.types.user import BalanceType
+from llm_gateway.services import balances, chat, dialogs
+from llm_gateway.services import message_events as streams
+from llm_gateway.services.chat import Overrides, SendResult
+from llm_gateway.services.generation import dialog_channel
+from llm_gateway.services.params import GenerationParams
+
+if TYPE_CHECKING:
+    from llm_gateway.db.models import Message
+
+CANCEL_WAIT_SECONDS = 5.0
+
+
+async def _launch(ctx: Context, result: SendResult) -> SendMessagePayload:
+    """After the commit: announce the answer, start it (or report the refusal)."""
+    services = ctx.services
+    assistant = result.assistant_message
+    if result.job is not None:
+        await services.broker.publish(
+            dialog_channel(assistant.dialog_id),
+            {"type": "started", "messageId": str(assistant.id)},
+        )
+        services.generations.launch(result.job)
+    elif result.refusal is not None:
+        await services.broker.publish(
+            dialog_channel(assistant.dialog_id),
+            {
+                "type": "failed",
+                "messageId": str(assistant.id),
+                "code": result.refusal.code,
+                "message": result.refusal.message,
+            },
+        )
+        refusal = result.refusal
+        refusal.details.update(
+            userMessageId=str(result.user_message.id), assistantMessageId=str(assistant.id)
+        )
+        raise refusal
+    return SendMessagePayload(
+        user_message=MessageType.from_row(result.user_message),
+        assistant_message=MessageType.from_row(assistant),
+        replayed=result.replayed,
+    )
+
+
+def _overrides(
+    model: str | None,
+    temperature: float | None,
+    top_p: float | None,
+    max_tokens: int | None,
+    stop: list[str] | None,
+) -> Overrides:
+    return Overrides(model, GenerationParams(temperature, top_p, max_tokens, stop))
+
+
+async def send_message(info: Info, input: SendMessageInput) -> SendMessagePayload:
+    """Save the message and a streaming answer, hold the tokens, start the generation.
+
+    Returns at once; follow ``messageEvents`` for the answer. Over budget: the message is
+    saved, the answer stored as failed, and the call fails with INSUFFICIENT_BALANCE or
+    QUOTA_EXCEEDED carrying the numbers and both message ids.
+    """
+    ctx = info.context
+    services = ctx.services
+    async with services.db.transaction() as session:
+        result = await chat.send_message(
+            session,
+            ctx.principal.user_id,
+            input.dialog_id,
+            input.content,
+            idempotency_key=input.idempotency_key,
+            overrides=_overrides(
+                input.model, input.temperature, input.top_p, input.max_tokens, input.stop
+            ),
+            max_content=services.settings.max_content_length,
+            policy=services.policy,
+            instance_id=services.instance_id,
+        )
+    return await _launch(ctx, result)
+
+
+async def regenerate(info: Info, input: RegenerateInput) -> SendMessagePayload:
+    """A new answer to the same user message, with its own hold; older answers remain."""
+    ctx = info.context
+    services = ctx.services
+    async with services.db.transaction() as session:
+        result = await chat.regenerate(
+            session,
+            ctx.principal.user_id,
+            input.message_id,
+            overrides=_overrides(
+                input.model, input.temperature, input.top_p, input.max_tokens, input.stop
+            ),
+            policy=services.policy,
+            instance_id=services.instance_id,
+        )
+    return await _launch(ctx, result)
+
+
+async def cancel_generation(info: Info, input: CancelGenerationInput) -> MessageType:
+    """Stop an answer that is streaming; returns it in its final state (charged for what
+    was produced). Cancelling a finished answer returns it unchanged."""
+    ctx = info.context
+    services = ctx.services
+    async with services.db.read() as session:
+        message = await chat.owned_message(session, ctx.principal.user_id, input.message_id)
+    if message.role != "assistant":
+        raise ValidationFailed("Only an answer can be cancelled.", field="messageId")
+    if message.status == "streaming":
+        await _stop(ctx, message.id, message.dialog_id)
+    async with services.db.read() as session:
+        final = await chat.owned_message(session, ctx.principal.user_id, input.message_id)
+    return MessageType.from_row(final)
+
+
+async def _stop(ctx: Context, message_id: uuid.UUID, dialog_id: uuid.UUID) -> None:
+    services = ctx.services
+    if services.generations.is_running(message_id):
+        await services.generations.cancel(message_id)
+        await services.generations.wait(message_id)
+        return
+    # Another instance may run it: ask everyone, wait for its terminal event.
+    async with services.broker.subscribe(dialog_channel(dialog_id)) as events:
+        await services.generations.cancel(message_id)
+        try:
+            async with asyncio.timeout(CANCEL_WAIT_SECONDS):
+                async for event in events:
+                    if event.get("messageId") == str(message_id) and event.get("type") in (
+                        "completed",
+                        "failed",
+                    ):
+                        return
+        except TimeoutError:
+            pass
+    # Nobody runs it: finish it here as cancelled.
+    async with services.db.transaction() as session:
+        reservation_id = await chat.held_reservation_of(session, message_id)
+        if reservation_id is not None:
+            await chat.recover_orphan(session, reservation_id, status="cancelled", stale_only=False)
+
+
+async def message_events(info: Info, dialog_id: uuid.UUID) -> AsyncGenerator[MessageEvent, None]:
+    """Typed events of a dialog's answers: started, deltas (numbered), then exactly one of
+    completed or failed per answer. Joining mid-answer first gives the text so far."""
+    ctx = info.context
+    services = ctx.services
+    user_id = ctx.principal.user_id
+    async with services.db.read() as session:
+        await dialogs.get_dialog(session, user_id, dialog_id)
+    async for event in message_events_of(ctx, dialog_id):
+        yield event
+
+
+async def message_events_of(
+    ctx: Context, dialog_id: uuid.UUID
+) -> AsyncGenerator[MessageEvent, None]:
+    services = ctx.services
+    user_id = ctx.principal.user_id
+    async for event in streams.dialog_events(
+        services.db, services.broker, dialog_id, services.generations.request_snapshots
+    ):
+        if isinstance(event, streams.Delta):
+            yield MessageDelta(message_id=event.message_id, seq=event.seq, text=event.text)
+            continue
+        # A fresh session per event, closed before yielding: a subscription holds none.
+        async with services.db.transaction() as session:
+            row = await chat.owned_message(session, user_id, event.message_id)
+            view = (
+                await balances.balance_of(session, user_id, services.policy)
+                if isinstance(event, streams.Completed)
+                else None
+            )
+        yield _typed(event, row, view)
+
+
+def _typed(
+    event: streams.MessageEvent, row: Message, view: balances.BalanceView | None
+) -> MessageEvent:
+    message = MessageType.from_row(row)
+    if isinstance(event, streams.Started):
+        return MessageStarted(message=message)
+    if isinstance(event, streams.Completed):
+        assert view is not None
+        return MessageCompleted(
+            message=message,
+            usage=MessageUsage(
+                prompt_tokens=row.prompt_tokens or 0,
+                completion_tokens=row.completion_tokens or 0,
+                charged_tokens=row.charged_tokens or 0,
+                cost_usd=row.cost_usd,
+            ),
+            balance=BalanceType.from_view(view),
+        )
+    assert isinstance(event, streams.Failed)
+    return MessageFailed(
+        message_id=event.message_id, code=event.code, error_message=event.message, final=message
+    )

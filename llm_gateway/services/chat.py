@@ -1,0 +1,556 @@
+"""Sending messages: validation, context, the hold and the stored messages, in one unit.
+
+``send_message`` and ``regenerate`` run inside the caller's transaction and return a
+``GenerationJob``; the caller commits, then hands the job to the ``GenerationManager``,
+which calls the provider with no session open and finishes through ``finish_*`` here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from llm_gateway.db.base import utcnow
+from llm_gateway.db.models import Agent, Dialog, Message, Model, Reservation
+from llm_gateway.errors import (
+    Conflict,
+    GatewayError,
+    InsufficientBalance,
+    NotFound,
+    QuotaExceeded,
+    ValidationFailed,
+)
+from llm_gateway.providers.base import ProviderRequest
+from llm_gateway.providers.tokens import count_text
+from llm_gateway.services import balances, catalog, dialogs
+from llm_gateway.services.balances import MoneyPolicy, Pricing, Settlement
+from llm_gateway.services.context import fit_context, history_before
+from llm_gateway.services.params import PROVIDER_RANGES, GenerationParams, validate_params
+
+logger = logging.getLogger("llm_gateway.chat")
+
+TITLE_LENGTH = 60
+ONE_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Per-call choices that win over the dialog's and the agent's."""
+
+    model: str | None = None
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One model to try: the primary, or its fallback."""
+
+    model_name: str
+    provider: str
+    pricing: Pricing
+    request: ProviderRequest
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationJob:
+    message_id: uuid.UUID
+    dialog_id: uuid.UUID
+    user_id: int
+    reservation_id: uuid.UUID
+    prompt_tokens: int
+    targets: tuple[Target, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    user_message: Message
+    assistant_message: Message
+    job: GenerationJob | None
+    replayed: bool = False
+    refusal: GatewayError | None = None
+    """Set when the hold was refused: the messages are saved, the answer failed."""
+
+
+def make_title(content: str) -> str:
+    """A dialog title from its first message: the first line, cut at a word boundary."""
+    line = next((part.strip() for part in content.splitlines() if part.strip()), "")
+    if len(line) <= TITLE_LENGTH:
+        return line
+    cut = line[:TITLE_LENGTH].rsplit(" ", 1)[0].rstrip(" ,.;:-")
+    return (cut or line[:TITLE_LENGTH]) + "…"
+
+
+def merge_params(
+    agent: Agent | None, dialog: Dialog, overrides: GenerationParams, model: Model
+) -> GenerationParams:
+    """agent < dialog < call: the most specific value that is set wins.
+
+    An agent is a preset for any model, so its values are fitted to this one (its
+    max_tokens capped, its temperature clamped to the provider's range); values the user
+    set on the dialog or the call are validated as given.
+    """
+    ranges = PROVIDER_RANGES[model.provider]
+    merged = GenerationParams(
+        temperature=(
+            min(agent.temperature, ranges.temperature_max)
+            if agent and agent.temperature is not None
+            else None
+        ),
+        top_p=agent.top_p if agent else None,
+        max_tokens=(
+            min(agent.max_tokens, model.max_output_tokens)
+            if agent and agent.max_tokens is not None
+            else None
+        ),
+    )
+    for layer in (
+        GenerationParams(dialog.temperature, dialog.top_p, dialog.max_tokens, dialog.stop),
+        overrides,
+    ):
+        merged = GenerationParams(
+            temperature=layer.temperature if layer.temperature is not None else merged.temperature,
+            top_p=layer.top_p if layer.top_p is not None else merged.top_p,
+            max_tokens=layer.max_tokens if layer.max_tokens is not None else merged.max_tokens,
+            stop=layer.stop if layer.stop is not None else merged.stop,
+        )
+    return merged
+
+
+def check_content(content: str, max_length: int) -> str:
+    if not content.strip():
+        raise ValidationFailed("content must not be empty.", field="content")
+    if len(content) > max_length:
+        raise ValidationFailed(
+            f"content must be at most {max_length} characters.", field="content", maximum=max_length
+        )
+    return content
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    model: Model
+    params: GenerationParams
+    system_prompt: str | None
+
+
+async def _plan(session: AsyncSession, dialog: Dialog, overrides: Overrides) -> _Plan:
+    if overrides.model is not None:
+        model = await catalog.usable_model(session, overrides.model)
+    else:
+        model = (await catalog.models_by_ids(session, [dialog.model_id]))[dialog.model_id]
+        if not model.enabled:
+            raise ValidationFailed(
+                f"Model {model.name!r} is disabled; choose another model for this dialog.",
+                field="model",
+            )
+    agent = await session.get(Agent, dialog.agent_id) if dialog.agent_id else None
+    params = validate_params(merge_params(agent, dialog, overrides.params, model), model)
+    system_prompt = dialog.system_prompt or (agent.system_prompt if agent else None) or None
+    return _Plan(model, params, system_prompt)
+
+
+async def _targets(
+    session: AsyncSession, plan: _Plan, messages: ProviderRequest
+) -> tuple[Target, ...]:
+    primary = Target(plan.model.name, plan.model.provider, Pricing.of(plan.model), messages)
+    targets = [primary]
+    if plan.model.fallback_model_id is not None:
+        fallback = (await catalog.models_by_ids(session, [plan.model.fallback_model_id])).get(
+            plan.model.fallback_model_id
+        )
+        if fallback is not None and fallback.enabled and fallback.id != plan.model.id:
+            request = replace(
+                messages,
+                model=fallback.upstream_model,
+                max_tokens=min(messages.max_tokens, fallback.max_output_tokens),
+                stop=messages.stop if fallback.provider != "gigachat" else None,
+            )
+            targets.append(Target(fallback.name, fallback.provider, Pricing.of(fallback), request))
+    return tuple(targets)
+
+
+async def _start_answer(
+    session: AsyncSession,
+    *,
+    dialog: Dialog,
+    user_message: Message,
+    plan: _Plan,
+    history_owner: Message | None,
+    policy: MoneyPolicy,
+    instance_id: str,
+    now: dt.datetime,
+) -> tuple[Message, GenerationJob | None, GatewayError | None]:
+    model = plan.model
+    cap = plan.params.max_tokens or model.max_output_tokens
+    history = await history_before(session, dialog.id, history_owner)
+    fitted = fit_context(
+        plan.system_prompt,
+        history,
+        user_message.content,
+        provider=model.provider,
+        budget=model.context_window - cap,
+    )
+    assistant = Message(
+        id=uuid.uuid4(),
+        dialog_id=dialog.id,
+        user_id=dialog.user_id,
+        role="assistant",
+        content="",
+        status="streaming",
+        parent_id=user_message.id,
+        model_name=model.name,
+        prompt_tokens=fitted.prompt_tokens,
+        params={
+            "temperature": plan.params.temperature,
+            "topP": plan.params.top_p,
+            "maxTokens": cap,
+            "stop": plan.params.stop,
+        },
+        created_at=now + ONE_MICROSECOND,
+    )
+    session.add(assistant)
+    dialog.updated_at = now
+    await session.flush()
+    try:
+        hold = await balances.reserve(
+            session,
+            dialog.user_id,
+            Pricing.of(model),
+            fitted.prompt_tokens,
+            cap,
+            policy,
+            message_id=assistant.id,
+            instance_id=instance_id,
+            now=now,
+        )
+    except (InsufficientBalance, QuotaExceeded) as refusal:
+        assistant.status = "failed"
+        assistant.error_code = refusal.code
+        assistant.error_message = refusal.message
+        assistant.completed_at = now
+        await session.flush()
+        return assistant, None, refusal
+    if hold.output_cap != cap:
+        assistant.params = {**(assistant.params or {}), "maxTokens": hold.output_cap}
+    request = ProviderRequest(
+        model=model.upstream_model,
+        messages=fitted.messages,
+        max_tokens=hold.output_cap,
+        temperature=plan.params.temperature,
+        top_p=plan.params.top_p,
+        stop=plan.params.stop,
+    )
+    job = GenerationJob(
+        message_id=assistant.id,
+        dialog_id=dialog.id,
+        user_id=dialog.user_id,
+        reservation_id=hold.reservation_id,
+        prompt_tokens=fitted.prompt_tokens,
+        targets=await _targets(session, plan, request),
+    )
+    await session.flush()
+    return assistant, job, None
+
+
+async def send_message(
+    session: AsyncSession,
+    user_id: int,
+    dialog_id: uuid.UUID,
+    content: str,
+    *,
+    idempotency_key: str | None,
+    overrides: Overrides,
+    max_content: int,
+    policy: MoneyPolicy,
+    instance_id: str,
+) -> SendResult:
+    check_content(content, max_content)
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= 128:
+            raise ValidationFailed(
+                "idempotencyKey must be 1 to 128 characters.", field="idempotencyKey"
+            )
+        earlier = await session.scalar(
+            select(Message).where(
+                Message.user_id == user_id, Message.idempotency_key == idempotency_key
+            )
+        )
+        if earlier is not None:
+            return await _replay(session, earlier, dialog_id)
+    dialog = await dialogs.get_dialog(session, user_id, dialog_id)
+    plan = await _plan(session, dialog, overrides)
+    now = utcnow()
+    user_message = Message(
+        id=uuid.uuid4(),
+        dialog_id=dialog.id,
+        user_id=user_id,
+        role="user",
+        content=content,
+        status="complete",
+        idempotency_key=idempotency_key,
+        created_at=now,
+        completed_at=now,
+    )
+    session.add(user_message)
+    if dialog.title is None:
+        dialog.title = make_title(content) or None
+    assistant, job, refusal = await _start_answer(
+        session,
+        dialog=dialog,
+        user_message=user_message,
+        plan=plan,
+        history_owner=None,
+        policy=policy,
+        instance_id=instance_id,
+        now=now,
+    )
+    return SendResult(user_message, assistant, job, refusal=refusal)
+
+
+async def _replay(session: AsyncSession, earlier: Message, dialog_id: uuid.UUID) -> SendResult:
+    if earlier.dialog_id != dialog_id:
+        raise Conflict(
+            "This idempotency key was used for a message in another dialog.",
+            field="idempotencyKey",
+        )
+    answer = await session.scalar(
+        select(Message)
+        .where(Message.parent_id == earlier.id, Message.role == "assistant")
+        .order_by(Message.created_at)
+        .limit(1)
+    )
+    if answer is None:  # written in the same transaction as the user message
+        raise NotFound("The answer to this message is missing.")
+    return SendResult(earlier, answer, None, replayed=True)
+
+
+async def owned_message(session: AsyncSession, user_id: int, message_id: uuid.UUID) -> Message:
+    """The caller's own message in a live dialog, or NOT_FOUND."""
+    row = await session.scalar(
+        select(Message)
+        .join(Dialog, Dialog.id == Message.dialog_id)
+        .where(
+            Message.id == message_id,
+            Message.user_id == user_id,
+            Dialog.user_id == user_id,
+            Dialog.deleted_at.is_(None),
+        )
+    )
+    if row is None:
+        raise NotFound("Message not found.", id=str(message_id))
+    return row
+
+
+async def regenerate(
+    session: AsyncSession,
+    user_id: int,
+    message_id: uuid.UUID,
+    *,
+    overrides: Overrides,
+    policy: MoneyPolicy,
+    instance_id: str,
+) -> SendResult:
+    """A new answer to the same user message; the old answers stay as siblings."""
+    message = await owned_message(session, user_id, message_id)
+    if message.role == "assistant":
+        if message.parent_id is None:
+            raise ValidationFailed("This answer has no question to regenerate.", field="messageId")
+        message = await owned_message(session, user_id, message.parent_id)
+    if message.role != "user":
+        raise ValidationFailed("Only answers to user messages can be regenerated.")
+    dialog = await dialogs.get_dialog(session, user_id, message.dialog_id)
+    plan = await _plan(session, dialog, overrides)
+    assistant, job, refusal = await _start_answer(
+        session,
+        dialog=dialog,
+        user_message=message,
+        plan=plan,
+        history_owner=message,
+        policy=policy,
+        instance_id=instance_id,
+        now=utcnow(),
+    )
+    return SendResult(message, assistant, job, refusal=refusal)
+
+
+# -- finishing a generation ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a generation ended, as the runner saw it."""
+
+    status: str  # complete | failed | cancelled | interrupted
+    text: str
+    model_name: str
+    provider: str
+    pricing: Pricing
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    ttft_ms: int | None = None
+    total_ms: int | None = None
+
+
+async def finish(session: AsyncSession, job: GenerationJob, outcome: Outcome) -> Message:
+    """Settle or release the hold and store the message's final state, in one transaction.
+
+    Charged: provider usage when reported, else counted; nothing when no output was
+    produced (a failure before the first token). Idempotent: a message that already left
+    ``streaming`` is returned unchanged.
+    """
+    message = await session.scalar(
+        select(Message).where(Message.id == job.message_id).with_for_update()
+    )
+    if message is None:
+        raise NotFound("Message not found.", id=str(job.message_id))
+    if message.status != "streaming":
+        return message
+    now = utcnow()
+    produced = bool(outcome.text) or outcome.completion_tokens is not None
+    settlement: Settlement | None = None
+    prompt_tokens = (
+        outcome.prompt_tokens if outcome.prompt_tokens is not None else job.prompt_tokens
+    )
+    completion_tokens = (
+        outcome.completion_tokens
+        if outcome.completion_tokens is not None
+        else count_text(outcome.text, outcome.provider)
+        if outcome.text
+        else 0
+    )
+    if produced:
+        try:
+            settlement = await balances.settle(
+                session,
+                job.reservation_id,
+                outcome.pricing,
+                prompt_tokens,
+                completion_tokens,
+                message_id=job.message_id,
+                dialog_id=job.dialog_id,
+                now=now,
+            )
+        except Conflict:
+            # The hold was swept (its lease lapsed): nothing is left to charge against.
+            logger.error("hold %s was released before settlement", job.reservation_id)
+    else:
+        await balances.release(session, job.reservation_id, now=now)
+    message.status = outcome.status
+    message.content = outcome.text
+    message.model_name = outcome.model_name
+    message.prompt_tokens = prompt_tokens if produced else message.prompt_tokens
+    message.completion_tokens = completion_tokens if produced else 0
+    message.charged_tokens = settlement.charged if settlement else 0
+    message.cost_usd = settlement.cost_usd if settlement else None
+    message.error_code = outcome.error_code
+    message.error_message = outcome.error_message
+    message.ttft_ms = outcome.ttft_ms
+    message.total_ms = outcome.total_ms
+    message.completed_at = now
+    await session.execute(
+        update(Dialog)
+        .where(Dialog.id == job.dialog_id)
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.flush()
+    return message
+
+
+async def save_partial(session: AsyncSession, message_id: uuid.UUID, text: str) -> None:
+    """Persist the text streamed so far (periodically, so a crash loses little)."""
+    await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == "streaming")
+        .values(content=text)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def held_reservation_of(session: AsyncSession, message_id: uuid.UUID) -> uuid.UUID | None:
+    return await session.scalar(
+        select(Reservation.id).where(
+            Reservation.message_id == message_id,
+            Reservation.state == "held",
+        )
+    )
+
+
+async def recover_orphan(
+    session: AsyncSession,
+    reservation_id: uuid.UUID,
+    *,
+    status: str = "interrupted",
+    stale_only: bool = True,
+    instance_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[int, uuid.UUID | None] | None:
+    """Finish a generation no process is running any more, charged for what was saved.
+
+    ``interrupted`` when its process died (the sweeper: only holds whose lease expired, or
+    that ``instance_id`` took before it restarted), ``cancelled`` when a user stops one
+    nobody runs. Returns (user id, dialog id) when something was finished, else None.
+    """
+    now = now or utcnow()
+    reservation = await balances.locked_reservation(session, reservation_id)
+    if reservation.state != "held":
+        return None
+    mine = instance_id is not None and reservation.instance_id == instance_id
+    if stale_only and reservation.expires_at >= now and not mine:
+        return None  # its generation renewed the lease meanwhile: alive after all
+    message = (
+        await session.scalar(
+            select(Message).where(Message.id == reservation.message_id).with_for_update()
+        )
+        if reservation.message_id
+        else None
+    )
+    if message is None or message.status != "streaming":
+        await balances.release(session, reservation_id, now=now)
+        return reservation.user_id, message.dialog_id if message else None
+    model = await session.scalar(select(Model).where(Model.name == message.model_name))
+    pricing = (
+        Pricing.of(model)
+        if model
+        else Pricing(message.model_name or "", Decimal(1), Decimal(1), Decimal(0), Decimal(0))
+    )
+    job = GenerationJob(
+        message_id=message.id,
+        dialog_id=message.dialog_id,
+        user_id=message.user_id,
+        reservation_id=reservation_id,
+        prompt_tokens=message.prompt_tokens or 0,
+        targets=(),
+    )
+    await finish(
+        session,
+        job,
+        Outcome(
+            status=status,
+            text=message.content,
+            model_name=message.model_name or "",
+            provider=model.provider if model else "mock",
+            pricing=pricing,
+            error_code="CANCELLED" if status == "cancelled" else "INTERRUPTED",
+            error_message="Stopped at the user's request."
+            if status == "cancelled"
+            else "The server stopped before the answer was finished.",
+        ),
+    )
+    return message.user_id, message.dialog_id
+
+
+async def message_of_reservation(
+    session: AsyncSession, reservation_id: uuid.UUID
+) -> uuid.UUID | None:
+    return await session.scalar(
+        select(Reservation.message_id).where(Reservation.id == reservation_id)
+    )

@@ -1,0 +1,110 @@
+"""Building what the model sees: system prompt, the newest history that fits, the message."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from llm_gateway.db.models import Message
+from llm_gateway.errors import ValidationFailed
+from llm_gateway.providers.base import ChatMessage
+from llm_gateway.providers.tokens import count_messages
+
+# Assistant answers worth showing the model again: what the user saw, even if cut short.
+CONTEXT_STATUSES = ("complete", "cancelled", "interrupted")
+
+
+@dataclass(frozen=True, slots=True)
+class FittedContext:
+    messages: list[ChatMessage]
+    prompt_tokens: int
+    history_used: int
+    history_dropped: int
+
+
+def conversation(rows: Sequence[Message]) -> list[Message]:
+    """The dialog as a line: each user message followed by its newest usable answer.
+
+    ``regenerate`` leaves older answers in place as siblings; only the newest one of each
+    user message is part of the conversation from then on.
+    """
+    newest_answer: dict[uuid.UUID, Message] = {}
+    for row in rows:
+        if (
+            row.role == "assistant"
+            and row.parent_id is not None
+            and row.status in CONTEXT_STATUSES
+            and row.content
+        ):
+            newest_answer[row.parent_id] = row  # rows are oldest first
+    line: list[Message] = []
+    for row in rows:
+        if row.role == "user":
+            line.append(row)
+            if row.id in newest_answer:
+                line.append(newest_answer[row.id])
+    return line
+
+
+async def history_before(
+    session: AsyncSession, dialog_id: uuid.UUID, before: Message | None
+) -> list[Message]:
+    """The conversation of a dialog, up to (not including) ``before`` if given."""
+    query = select(Message).where(Message.dialog_id == dialog_id)
+    rows = (await session.scalars(query.order_by(Message.created_at, Message.id))).all()
+    line = conversation(rows)
+    if before is not None:
+        cut = next((i for i, row in enumerate(line) if row.id == before.id), len(line))
+        line = line[:cut]
+    return line
+
+
+def fit_context(
+    system_prompt: str | None,
+    history: Sequence[Message],
+    new_message: str,
+    *,
+    provider: str,
+    budget: int,
+) -> FittedContext:
+    """System prompt, then as much of the newest history as fits ``budget``, then the message.
+
+    ``budget`` is the model's context window minus the output cap. The newest history is
+    kept first; the new message must always fit, or the call is refused.
+    """
+    head = [ChatMessage("system", system_prompt)] if system_prompt else []
+    tail = [ChatMessage("user", new_message)]
+    base = count_messages(head + tail, provider)
+    if base > budget:
+        raise ValidationFailed(
+            f"The message and system prompt need {base} tokens; this model leaves room for "
+            f"{budget} with the answer's cap. Shorten the message or lower maxTokens.",
+            field="content",
+            needed=base,
+            budget=budget,
+        )
+    kept: list[ChatMessage] = []
+    used = base
+    for row in reversed(history):
+        item = ChatMessage("user" if row.role == "user" else "assistant", row.content)
+        cost = count_messages([item], provider) - count_messages([], provider)
+        if used + cost > budget:
+            break
+        kept.append(item)
+        used += cost
+    kept.reverse()
+    # A conversation must not start with an orphaned answer.
+    while kept and kept[0].role == "assistant":
+        used -= count_messages([kept[0]], provider) - count_messages([], provider)
+        kept.pop(0)
+    messages = head + kept + tail
+    return FittedContext(
+        messages=messages,
+        prompt_tokens=count_messages(messages, provider),
+        history_used=len(kept),
+        history_dropped=len(history) - len(kept),
+    )
