@@ -42,6 +42,7 @@ class LiveServer:
 
     host: str
     port: int
+    app: Any = None
 
     @property
     def base_url(self) -> str:
@@ -92,7 +93,7 @@ async def serve_asgi(app: Any, host: str = "127.0.0.1") -> AsyncIterator[LiveSer
     task = asyncio.create_task(run(), name=f"uvicorn:{port}")
     try:
         await _wait_started(server, task)
-        yield LiveServer(host, port)
+        yield LiveServer(host, port, app)
     finally:
         server.should_exit = True
         try:

@@ -13,7 +13,8 @@ EVENTS = """subscription($dialogId: UUID!) {
     __typename
     ... on MessageStarted { message { id status role } }
     ... on MessageDelta { messageId seq text }
-    ... on MessageCompleted { message { id status content chargedTokens promptTokens completionTokens }
+    ... on MessageCompleted {
+      message { id status content chargedTokens promptTokens completionTokens }
                               usage { promptTokens completionTokens chargedTokens costUsd }
                               balance { balance available reserved } }
     ... on MessageFailed { messageId code errorMessage final { status content } }

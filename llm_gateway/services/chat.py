@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.base import utcnow
@@ -297,7 +298,24 @@ async def send_message(
         created_at=now,
         completed_at=now,
     )
-    session.add(user_message)
+    if idempotency_key is None:
+        session.add(user_message)
+    else:
+        try:
+            # A concurrent send with the same key waits on the unique index and loses
+            # here; it then returns what the winner stored instead of a second answer.
+            async with session.begin_nested():
+                session.add(user_message)
+                await session.flush()
+        except IntegrityError:
+            earlier = await session.scalar(
+                select(Message).where(
+                    Message.user_id == user_id, Message.idempotency_key == idempotency_key
+                )
+            )
+            if earlier is None:
+                raise
+            return await _replay(session, earlier, dialog_id)
     if dialog.title is None:
         dialog.title = make_title(content) or None
     assistant, job, refusal = await _start_answer(
