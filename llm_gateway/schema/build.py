@@ -10,6 +10,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.permission import BasePermission
+from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -18,6 +19,7 @@ from llm_gateway.resolvers import chat as chat_resolvers
 from llm_gateway.resolvers import dialogs as dialog_resolvers
 from llm_gateway.resolvers import me as me_resolvers
 from llm_gateway.resolvers import money as money_resolvers
+from llm_gateway.resolvers import transfer as transfer_resolvers
 from llm_gateway.schema.extensions import (
     FreshLoaders,
     ShapeErrors,
@@ -30,6 +32,7 @@ from llm_gateway.schema.types.chat import DeletedDialog, DialogType, MessageType
 from llm_gateway.schema.types.events import MessageEvent, SendMessagePayload
 from llm_gateway.schema.types.money import BalanceChangePayload, BalanceEvent, TransactionType
 from llm_gateway.schema.types.pagination import Connection
+from llm_gateway.schema.types.transfer import ImportDialogsResult
 from llm_gateway.schema.types.user import Me, UserAccount
 from llm_gateway.settings import Settings
 
@@ -63,6 +66,9 @@ class Query:
     transactions: Connection[TransactionType] = strawberry.field(
         resolver=money_resolvers.transactions, permission_classes=AUTHENTICATED
     )
+    export_dialogs: JSON = strawberry.field(
+        resolver=transfer_resolvers.export_dialogs, permission_classes=AUTHENTICATED
+    )
 
     # Staff.
     users: Connection[UserAccount] = strawberry.field(
@@ -95,6 +101,9 @@ class Mutation:
     )
     regenerate: SendMessagePayload = strawberry.mutation(
         resolver=chat_resolvers.regenerate, permission_classes=AUTHENTICATED
+    )
+    import_dialogs: ImportDialogsResult = strawberry.mutation(
+        resolver=transfer_resolvers.import_dialogs, permission_classes=AUTHENTICATED
     )
 
     # Staff.

@@ -93,3 +93,10 @@ class RegenerateInput:
     top_p: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
+
+
+@strawberry.input
+class ImportDialogsInput:
+    data: strawberry.scalars.JSON = strawberry.field(
+        description="An exportDialogs result (version 2.0), or a 1.0 export of the old service."
+    )
