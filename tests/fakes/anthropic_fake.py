@@ -1,0 +1,202 @@
+"""A fake Anthropic Messages server (``/v1/messages``, ``/v1/messages/count_tokens``).
+
+Accepts the key as ``x-api-key`` (the documented header) or ``Authorization: Bearer``
+(what anthropic 2.x sends), requires ``anthropic-version``, streams with ``event:`` lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.fakes.base import (
+    FakeUpstream,
+    Frame,
+    RecordedRequest,
+    Scenario,
+    new_id,
+    sse,
+)
+
+DEFAULT_ANTHROPIC_KEY = "sk-ant-fake-0123456789abcdefghijklmnopqrstuvwxyz"
+
+_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "Invalid request."),
+    401: ("authentication_error", "invalid x-api-key"),
+    402: ("billing_error", "Your credit balance is too low."),
+    403: ("permission_error", "Your API key does not have permission to use this resource."),
+    404: ("not_found_error", "The requested resource could not be found."),
+    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
+    429: ("rate_limit_error", "Number of requests has exceeded your per-minute rate limit."),
+    500: ("api_error", "Internal server error"),
+    529: ("overloaded_error", "Overloaded"),
+}
+
+
+class AnthropicFake(FakeUpstream):
+    """Serves the Messages API for one API key; ``base_url`` is the bare origin."""
+
+    chat_path = "/v1/messages"
+
+    def __init__(self, api_key: str = DEFAULT_ANTHROPIC_KEY) -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.app = Starlette(
+            routes=[
+                Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
+            ]
+        )
+
+    def _refusal(self, recorded: RecordedRequest) -> JSONResponse | None:
+        headers = recorded.headers
+        if self.api_key not in (headers.get("x-api-key"), _bearer(headers)):
+            return self.error(Scenario(status=401))
+        if not headers.get("anthropic-version"):
+            message = "anthropic-version: header is required"
+            return self.error(Scenario(status=400, error_message=message))
+        body = recorded.json
+        for message in body.get("messages") or []:
+            if message.get("role") not in ("user", "assistant"):
+                role = message.get("role")
+                text = f'messages: Unexpected role "{role}". Use the top-level `system` parameter.'
+                return self.error(Scenario(status=400, error_message=text))
+        if not body.get("model") or not body.get("messages"):
+            return self.error(Scenario(status=400, error_message="model: Field required"))
+        return None
+
+    async def _count_tokens(self, request: Request) -> Response:
+        recorded = await self.record(request)
+        refusal = self._refusal(recorded)
+        if refusal is not None:
+            return refusal
+        body = recorded.json
+        texts = [str(m.get("content")) for m in body["messages"]] + [str(body.get("system", ""))]
+        return JSONResponse({"input_tokens": sum(len(t) // 4 + 1 for t in texts)})
+
+    async def _messages(self, request: Request) -> Response:
+        recorded = await self.record(request)
+        refusal = self._refusal(recorded)
+        if refusal is not None:
+            return refusal
+        body = recorded.json
+        if not isinstance(body.get("max_tokens"), int):
+            return self.error(Scenario(status=400, error_message="max_tokens: Field required"))
+        scenario = self.next_scenario()
+        await self.delay(scenario, request)
+        if scenario.status != 200:
+            return self.error(scenario, model=body["model"])
+        if body.get("stream"):
+            return self._stream(scenario, body["model"])
+        return JSONResponse(
+            {
+                **_message(body["model"]),
+                "content": [{"type": "text", "text": scenario.text}],
+                "stop_reason": scenario.finish_reason or "end_turn",
+                "usage": {
+                    "input_tokens": scenario.prompt_tokens,
+                    "output_tokens": scenario.completion_tokens,
+                },
+            },
+            headers={"request-id": new_id("req_")},
+        )
+
+    def error(self, scenario: Scenario, model: str = "") -> JSONResponse:
+        kind, message = _ERRORS.get(
+            scenario.status,
+            ("api_error", "Internal server error")
+            if scenario.status >= 500
+            else ("invalid_request_error", "Invalid request."),
+        )
+        if scenario.status == 404 and model:
+            message = f"model: {model}"
+        request_id = new_id("req_")
+        body = {
+            "type": "error",
+            "error": {
+                "type": scenario.error_type or kind,
+                "message": scenario.error_message or message,
+            },
+            "request_id": request_id,
+        }
+        headers = {"request-id": request_id, **scenario.error_headers()}
+        return JSONResponse(body, status_code=scenario.status, headers=headers)
+
+    def _stream(self, scenario: Scenario, model: str) -> Response:
+        start = {
+            **_message(model),
+            "content": [],
+            "stop_reason": None,
+            "usage": {"input_tokens": scenario.prompt_tokens, "output_tokens": 1},
+        }
+        frames = [
+            Frame(sse({"type": "message_start", "message": start}, "message_start")),
+            Frame(
+                sse(
+                    {
+                        "type": "content_block_start",
+                        "index": 0,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                    "content_block_start",
+                )
+            ),
+            Frame(sse({"type": "ping"}, "ping")),
+        ]
+        for index, piece in enumerate(scenario.streamed()):
+            delta = {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": piece},
+            }
+            frames.append(Frame(sse(delta, "content_block_delta"), scenario.delay_before(index)))
+        headers = {"request-id": new_id("req_"), "cache-control": "no-cache"}
+        if scenario.cut_after is not None:
+            if scenario.cut == "error":
+                error = {
+                    "type": scenario.error_type or "overloaded_error",
+                    "message": scenario.error_message or "Overloaded",
+                }
+                frames.append(Frame(sse({"type": "error", "error": error}, "error")))
+            return self.event_stream(frames, headers, abort=scenario.cut == "abort")
+        message_delta: dict[str, Any] = {
+            "type": "message_delta",
+            "delta": {"stop_reason": scenario.finish_reason or "end_turn", "stop_sequence": None},
+        }
+        if scenario.usage:
+            message_delta["usage"] = {"output_tokens": scenario.completion_tokens}
+        frames += [
+            Frame(sse({"type": "content_block_stop", "index": 0}, "content_block_stop")),
+            Frame(sse(message_delta, "message_delta")),
+            Frame(sse({"type": "message_stop"}, "message_stop")),
+        ]
+        return self.event_stream(frames, headers)
+
+
+def _bearer(headers: dict[str, str]) -> str | None:
+    value = headers.get("authorization", "")
+    return value.removeprefix("Bearer ") if value.startswith("Bearer ") else None
+
+
+def _message(model: str) -> dict[str, Any]:
+    return {
+        "id": new_id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "stop_sequence": None,
+    }
+
+
+@asynccontextmanager
+async def fake_anthropic(api_key: str = DEFAULT_ANTHROPIC_KEY) -> AsyncIterator[AnthropicFake]:
+    """Run an Anthropic fake on a free loopback port: ``base_url`` is the origin."""
+    fake = AnthropicFake(api_key)
+    async with fake.running(fake.app):
+        yield fake
