@@ -358,9 +358,21 @@ async def test_restart_recovers_orphaned_generations(database_url: str, openai: 
         assert sorted(state.reservation_states) == ["released", "settled"]
 
 
+@pytest.fixture(params=["in-process", "redis"])
+def broker_settings(
+    request: pytest.FixtureRequest, database_url: str, openai: OpenAIFake
+) -> Settings:
+    if request.param == "redis":
+        return chat_settings(
+            database_url, openai, redis_url=request.getfixturevalue("redis_available")
+        )
+    return chat_settings(database_url, openai)
+
+
 async def test_late_joiner_gets_the_text_so_far_then_live_deltas(
-    settings: Settings, openai: OpenAIFake
+    broker_settings: Settings, openai: OpenAIFake
 ) -> None:
+    settings = broker_settings
     openai.script(Scenario(text="".join(f"w{i} " for i in range(60)), chunks=60, chunk_delay=0.02))
     auth = {"Authorization": f"Bearer {token(7)}"}
     async with live_server(settings) as server, graphql_socket(server, auth) as early:
@@ -390,8 +402,9 @@ async def test_late_joiner_gets_the_text_so_far_then_live_deltas(
 
 
 async def test_a_disconnected_subscriber_finds_the_finished_answer(
-    settings: Settings, openai: OpenAIFake
+    broker_settings: Settings, openai: OpenAIFake
 ) -> None:
+    settings = broker_settings
     openai.script(Scenario(text=REPLY * 5, chunks=30, chunk_delay=0.01))
     auth = {"Authorization": f"Bearer {token(7)}"}
     async with live_server(settings) as server:
@@ -443,3 +456,51 @@ def _text(events: list[dict[str, Any]]) -> str:
         for e in events
         if e["data"]["messageEvents"]["__typename"] == "MessageDelta"
     )
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_instances_share_generations_through_redis(
+    database_url: str, openai: OpenAIFake, redis_available: str
+) -> None:
+    """A subscriber on instance B follows (and cancels) a generation running on A."""
+    openai.script(
+        Scenario(text="".join(f"w{i} " for i in range(80)), chunks=80, chunk_delay=0.02),
+        Scenario(text="".join(f"x{i} " for i in range(300)), chunks=300, chunk_delay=0.02),
+    )
+    settings_a = chat_settings(database_url, openai, redis_url=redis_available, instance_id="a")
+    settings_b = chat_settings(database_url, openai, redis_url=redis_available, instance_id="b")
+    auth = {"Authorization": f"Bearer {token(7)}"}
+    async with live_server(settings_a) as a, live_server(settings_b) as b:
+        async with graphql_socket(b, auth) as on_b:
+            dialog_id = (
+                await on_b.execute(
+                    'mutation { createDialog(input: {model: "gpt-4-turbo"}) { id } }'
+                )
+            )["data"]["createDialog"]["id"]
+            sent = await _send_http(a.base_url, dialog_id)  # runs on A
+            events = on_b.events(await on_b.subscribe(EVENTS, {"dialogId": dialog_id}))
+            seen = await _until_terminal(events)
+            final = seen[-1]["data"]["messageEvents"]
+            assert final["__typename"] == "MessageCompleted"
+            assert final["message"]["id"] == sent["assistantMessage"]["id"]
+            assert _text(seen) == final["message"]["content"]
+
+            second = await _send_http(a.base_url, dialog_id)
+            started = await anext(events)
+            assert started["data"]["messageEvents"]["__typename"] == "MessageStarted"
+            async with httpx.AsyncClient(base_url=b.base_url, headers=auth) as http:
+                response = await http.post(
+                    "/graphql",
+                    json={
+                        "query": "mutation($id: UUID!) { cancelGeneration(input: "
+                        "{messageId: $id}) { status content } }",
+                        "variables": {"id": second["assistantMessage"]["id"]},
+                    },
+                )
+            cancelled = response.json()["data"]["cancelGeneration"]
+            assert cancelled["status"] == "CANCELLED"
+            terminal = (await _until_terminal(events))[-1]["data"]["messageEvents"]
+            assert terminal["__typename"] == "MessageFailed"
+            assert terminal["code"] == "CANCELLED"
+            assert terminal["final"]["content"] == cancelled["content"]
+        await assert_exact(a.app)
