@@ -37,10 +37,11 @@ from llm_gateway.providers.registry import ProviderRegistry, Timeouts
 from llm_gateway.schema.build import build_schema
 from llm_gateway.schema.context import Context
 from llm_gateway.schema.loaders import Loaders
-from llm_gateway.services import health
+from llm_gateway.services import config, health
 from llm_gateway.services.balances import MoneyPolicy
+from llm_gateway.services.config import Cipher, CredentialCache
 from llm_gateway.services.container import Services
-from llm_gateway.services.credentials import credentials_from_settings
+from llm_gateway.services.credentials import settings_credentials
 from llm_gateway.services.events import Broker, InProcessBroker, RedisBroker
 from llm_gateway.services.generation import GenerationManager
 from llm_gateway.services.sweeper import run_sweeper, sweep_once
@@ -130,8 +131,18 @@ def create_app(settings: Settings) -> Starlette:
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         broker: Broker = RedisBroker(redis) if redis is not None else InProcessBroker()
         sweeper: asyncio.Task[None] | None = None
+        watcher: asyncio.Task[None] | None = None
+        cipher = Cipher(settings)
+
+        async def load_overrides() -> dict[str, str]:
+            async with db.read() as session:
+                return await config.overrides(session, cipher)
+
+        credentials = CredentialCache(
+            settings_credentials(settings), load_overrides, settings.config_cache_seconds
+        )
         registry = ProviderRegistry(
-            credentials_from_settings(settings),
+            credentials,
             Timeouts(
                 connect=settings.provider_connect_timeout, read=settings.provider_idle_timeout
             ),
@@ -151,6 +162,7 @@ def create_app(settings: Settings) -> Starlette:
                 policy=MoneyPolicy.from_settings(settings),
                 instance_id=instance_id,
                 generations=generations,
+                cipher=cipher,
                 redis=redis,
             )
             # Holds this instance took before a restart are orphans now.
@@ -158,8 +170,15 @@ def create_app(settings: Settings) -> Starlette:
             sweeper = asyncio.create_task(
                 run_sweeper(db, broker, settings.sweep_interval_seconds), name="sweeper"
             )
+            watcher = asyncio.create_task(
+                config.watch(broker, credentials.invalidate), name="config-watcher"
+            )
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             await generations.shutdown(settings.shutdown_grace_seconds)
             if sweeper is not None:
                 sweeper.cancel()

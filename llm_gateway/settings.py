@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     gigachat_verify_ssl: bool = True
 
     redis_url: str | None = None
+    config_encryption_key: SecretStr | None = None
+    config_cache_seconds: float = Field(default=1.0, ge=0)
 
     # Generation: retries before the first token, timeouts, persistence, shutdown.
     provider_max_retries: int = Field(default=2, ge=0, le=10)

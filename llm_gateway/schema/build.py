@@ -16,6 +16,7 @@ from strawberry.types import ExecutionContext
 
 from llm_gateway.resolvers import catalog as catalog_resolvers
 from llm_gateway.resolvers import chat as chat_resolvers
+from llm_gateway.resolvers import config as config_resolvers
 from llm_gateway.resolvers import dialogs as dialog_resolvers
 from llm_gateway.resolvers import me as me_resolvers
 from llm_gateway.resolvers import money as money_resolvers
@@ -29,6 +30,7 @@ from llm_gateway.schema.extensions import (
 from llm_gateway.schema.permissions import IsAuthenticated, IsStaff
 from llm_gateway.schema.types.catalog import AgentType, ModelType
 from llm_gateway.schema.types.chat import DeletedDialog, DialogType, MessageType
+from llm_gateway.schema.types.config import ConfigEntry
 from llm_gateway.schema.types.events import MessageEvent, SendMessagePayload
 from llm_gateway.schema.types.money import BalanceChangePayload, BalanceEvent, TransactionType
 from llm_gateway.schema.types.pagination import Connection
@@ -80,6 +82,9 @@ class Query:
     user_transactions: Connection[TransactionType] = strawberry.field(
         resolver=money_resolvers.user_transactions, permission_classes=STAFF
     )
+    system_config: list[ConfigEntry] = strawberry.field(
+        resolver=config_resolvers.system_config, permission_classes=STAFF
+    )
 
 
 @strawberry.type
@@ -115,6 +120,12 @@ class Mutation:
     )
     set_balance_limits: UserAccount = strawberry.mutation(
         resolver=money_resolvers.set_balance_limits, permission_classes=STAFF
+    )
+    set_config: ConfigEntry = strawberry.mutation(
+        resolver=config_resolvers.set_config, permission_classes=STAFF
+    )
+    delete_config: ConfigEntry = strawberry.mutation(
+        resolver=config_resolvers.delete_config, permission_classes=STAFF
     )
 
 

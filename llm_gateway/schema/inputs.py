@@ -100,3 +100,20 @@ class ImportDialogsInput:
     data: strawberry.scalars.JSON = strawberry.field(
         description="An exportDialogs result (version 2.0), or a 1.0 export of the old service."
     )
+
+
+@strawberry.input
+class SetConfigInput:
+    key: str = strawberry.field(
+        description="e.g. OPENAI_API_KEY, ANTHROPIC_BASE_URL; known keys override the env."
+    )
+    value: str
+    secret: bool | None = strawberry.field(
+        default=None, description="Encrypt and mask it (provider keys always are)."
+    )
+    description: str | None = None
+
+
+@strawberry.input
+class DeleteConfigInput:
+    key: str

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from llm_gateway.auth import TokenVerifier
 from llm_gateway.db.engine import Database
 from llm_gateway.services.balances import MoneyPolicy
+from llm_gateway.services.config import Cipher
 from llm_gateway.services.events import Broker
 from llm_gateway.services.generation import GenerationManager
 from llm_gateway.settings import Settings
@@ -23,4 +24,5 @@ class Services:
     policy: MoneyPolicy
     instance_id: str
     generations: GenerationManager
+    cipher: Cipher
     redis: Redis | None = None

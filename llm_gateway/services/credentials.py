@@ -26,6 +26,7 @@ def settings_credentials(settings: Settings) -> Credentials:
 
 
 def credentials_from_settings(settings: Settings) -> CredentialSource:
+    """Settings only (no staff overrides): for tools that run without a database."""
     credentials = settings_credentials(settings)
 
     async def source() -> Credentials:
