@@ -44,6 +44,7 @@ from llm_gateway.services.container import Services
 from llm_gateway.services.credentials import settings_credentials
 from llm_gateway.services.events import Broker, InProcessBroker, RedisBroker
 from llm_gateway.services.generation import GenerationManager
+from llm_gateway.services.rate_limit import RateLimiter
 from llm_gateway.services.sweeper import run_sweeper, sweep_once
 from llm_gateway.settings import Settings
 
@@ -163,6 +164,9 @@ def create_app(settings: Settings) -> Starlette:
                 instance_id=instance_id,
                 generations=generations,
                 cipher=cipher,
+                rate_limiter=RateLimiter(
+                    settings.rate_limit_requests, settings.rate_limit_window, redis
+                ),
                 redis=redis,
             )
             # Holds this instance took before a restart are orphans now.

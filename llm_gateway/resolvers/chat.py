@@ -84,6 +84,7 @@ async def send_message(info: Info, input: SendMessageInput) -> SendMessagePayloa
     """
     ctx = info.context
     services = ctx.services
+    await services.rate_limiter.hit(ctx.principal.user_id)
     async with services.db.transaction() as session:
         result = await chat.send_message(
             session,
@@ -105,6 +106,7 @@ async def regenerate(info: Info, input: RegenerateInput) -> SendMessagePayload:
     """A new answer to the same user message, with its own hold; older answers remain."""
     ctx = info.context
     services = ctx.services
+    await services.rate_limiter.hit(ctx.principal.user_id)
     async with services.db.transaction() as session:
         result = await chat.regenerate(
             session,

@@ -12,6 +12,7 @@ from llm_gateway.services.balances import MoneyPolicy
 from llm_gateway.services.config import Cipher
 from llm_gateway.services.events import Broker
 from llm_gateway.services.generation import GenerationManager
+from llm_gateway.services.rate_limit import RateLimiter
 from llm_gateway.settings import Settings
 
 
@@ -25,4 +26,5 @@ class Services:
     instance_id: str
     generations: GenerationManager
     cipher: Cipher
+    rate_limiter: RateLimiter
     redis: Redis | None = None
