@@ -29,6 +29,11 @@ class Principal:
     user_id: int
     is_staff: bool
     token: str
+    expires_at: float = float("inf")
+    """The token's ``exp`` (epoch seconds, leeway included)."""
+
+    def expired(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) > self.expires_at
 
 
 class TokenVerifier:
@@ -74,6 +79,7 @@ class TokenVerifier:
             user_id=_user_id(claims["user_id"]),
             is_staff=claims.get("is_staff") is True,
             token=token,
+            expires_at=float(claims["exp"]) + self._leeway,
         )
 
     def verify_header(self, authorization: str | None) -> Principal | None:

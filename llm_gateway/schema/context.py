@@ -49,6 +49,9 @@ class Context:
             raise self._auth_error
         if self._principal is None:
             raise Unauthenticated("Authentication required: send 'Authorization: Bearer <token>'.")
+        if self._principal.expired():
+            # A websocket outlives its token: operations started after expiry are refused.
+            raise Unauthenticated("Token has expired.")
         return self._principal
 
     def authenticate_socket(self, params: dict[str, Any] | None) -> Principal:
