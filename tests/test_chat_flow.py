@@ -504,3 +504,21 @@ async def test_instances_share_generations_through_redis(
             assert terminal["code"] == "CANCELLED"
             assert terminal["final"]["content"] == cancelled["content"]
         await assert_exact(a.app)
+
+
+async def test_sending_while_the_previous_answer_settles_never_fails(
+    gql: GraphQLClient, app: Any, openai: OpenAIFake
+) -> None:
+    """Regression: a send overlapping the previous answer's settlement once deadlocked
+    (dialog row, then balance, against balance, then dialog row)."""
+    openai.default = Scenario(text="ok", chunks=1)
+    dialog_id = await new_dialog(gql, model="gpt-4-turbo", maxTokens=64)
+    sent = []
+    for i in range(15):
+        result = await send(gql, dialog_id, f"message {i}")
+        assert result.errors == [], result.errors
+        sent.append(result.ok()["sendMessage"]["assistantMessage"]["id"])
+    answers = [await finished(app, message_id) for message_id in sent]
+    assert {a.status for a in answers} == {"complete"}
+    state = await assert_exact(app)
+    assert len(state.usage_rows) == 15

@@ -215,9 +215,9 @@ async def _start_answer(
         },
         created_at=now + ONE_MICROSECOND,
     )
-    session.add(assistant)
-    dialog.updated_at = now
-    await session.flush()
+    # Lock order: the balance first, then the dialog row (``finish`` settles, then touches
+    # the dialog). The hold is taken before this transaction writes the dialog, so an
+    # answer settling while the next message is sent cannot deadlock with it.
     try:
         hold = await balances.reserve(
             session,
@@ -235,8 +235,12 @@ async def _start_answer(
         assistant.error_code = refusal.code
         assistant.error_message = refusal.message
         assistant.completed_at = now
+        session.add(assistant)
+        dialog.updated_at = now
         await session.flush()
         return assistant, None, refusal
+    session.add(assistant)
+    dialog.updated_at = now
     if hold.output_cap != cap:
         assistant.params = {**(assistant.params or {}), "maxTokens": hold.output_cap}
     request = ProviderRequest(
@@ -518,19 +522,21 @@ async def recover_orphan(
     nobody runs. Returns (user id, dialog id) when something was finished, else None.
     """
     now = now or utcnow()
+    # Lock order as in ``finish``: the message, then the reservation, then the balance.
+    message_id = await session.scalar(
+        select(Reservation.message_id).where(Reservation.id == reservation_id)
+    )
+    message = (
+        await session.scalar(select(Message).where(Message.id == message_id).with_for_update())
+        if message_id is not None
+        else None
+    )
     reservation = await balances.locked_reservation(session, reservation_id)
     if reservation.state != "held":
         return None
     mine = instance_id is not None and reservation.instance_id == instance_id
     if stale_only and reservation.expires_at >= now and not mine:
         return None  # its generation renewed the lease meanwhile: alive after all
-    message = (
-        await session.scalar(
-            select(Message).where(Message.id == reservation.message_id).with_for_update()
-        )
-        if reservation.message_id
-        else None
-    )
     if message is None or message.status != "streaming":
         await balances.release(session, reservation_id, now=now)
         return reservation.user_id, message.dialog_id if message else None
