@@ -34,6 +34,7 @@ from llm_gateway.db.engine import Database, make_engine
 from llm_gateway.db.migrate import assert_at_head
 from llm_gateway.errors import GatewayError
 from llm_gateway.providers.registry import ProviderRegistry, Timeouts
+from llm_gateway.rest import routes as rest_routes
 from llm_gateway.schema.build import build_schema
 from llm_gateway.schema.context import Context
 from llm_gateway.schema.loaders import Loaders
@@ -219,6 +220,7 @@ def create_app(settings: Settings) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *rest_routes,
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -39,6 +39,27 @@ SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "setConfig": ('mutation { setConfig(input: {key: "A_KEY", value: "v"}) { key } }', {}),
     "deleteConfig": ('mutation { deleteConfig(input: {key: "SEEDED"}) { key } }', {}),
+    "allDialogs": ("{ allDialogs { edges { node { id userId } } } }", {}),
+    "auditLogs": ("{ auditLogs { edges { node { id action } } } }", {}),
+    "usageStats": (
+        '{ usageStats(from: "2026-03-01", to: "2026-03-03", groupBy: DAY) '
+        "{ total { requests } } }",
+        {},
+    ),
+    "createModel": (
+        'mutation { createModel(input: {name: "m-new", provider: OPENAI, upstreamModel: "x", '
+        "contextWindow: 1000, maxOutputTokens: 100}) { name } }",
+        {},
+    ),
+    "updateModel": (
+        'mutation { updateModel(input: {name: "gpt-4-turbo", displayName: "GPT"}) { name } }',
+        {},
+    ),
+    "deleteModel": ('mutation { deleteModel(input: {name: "claude-3-opus"}) { name } }', {}),
+    "reloadModels": ("mutation { reloadModels { status models } }", {}),
+    "createAgent": ('mutation { createAgent(input: {name: "a-new"}) { id } }', {}),
+    "updateAgent": ('mutation { updateAgent(input: {id: 1, description: "d"}) { id } }', {}),
+    "deleteAgent": ("mutation { deleteAgent(input: {id: 4}) { id } }", {}),
 }
 
 

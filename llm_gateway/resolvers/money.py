@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncGenerator
+from typing import Annotated
+
+import strawberry
 
 from llm_gateway.errors import Forbidden
 from llm_gateway.schema.context import Info
@@ -15,7 +19,7 @@ from llm_gateway.schema.types.money import (
 )
 from llm_gateway.schema.types.pagination import Connection
 from llm_gateway.schema.types.user import BalanceType, UserAccount
-from llm_gateway.services import balances, notifications
+from llm_gateway.services import balances, notifications, reports
 
 
 async def transactions(
@@ -40,13 +44,22 @@ async def transactions(
 
 async def user_transactions(
     info: Info,
-    user_id: int,
+    user_id: Annotated[
+        int | None, strawberry.argument(description="Whose ledger; null: every user's.")
+    ] = None,
     first: int | None = None,
     after: str | None = None,
     kind: TransactionKind | None = None,
+    from_: Annotated[
+        dt.date | None, strawberry.argument(name="from", description="First UTC day, included.")
+    ] = None,
+    to: Annotated[
+        dt.date | None, strawberry.argument(description="Last UTC day, included.")
+    ] = None,
 ) -> Connection[TransactionType]:
-    """Any user's ledger, newest first (staff)."""
+    """Any user's ledger, or everyone's, newest first (staff)."""
     ctx = info.context
+    since, until = reports.date_bounds(from_, to)
     async with ctx.services.db.read() as session:
         page = await balances.list_transactions(
             session,
@@ -55,6 +68,8 @@ async def user_transactions(
             after=after,
             kind=kind.value if kind else None,
             max_page_size=ctx.services.settings.graphql_max_page_size,
+            since=since,
+            until=until,
         )
     return Connection.of(page, TransactionType.from_row)
 

@@ -15,11 +15,13 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from llm_gateway.resolvers import catalog as catalog_resolvers
+from llm_gateway.resolvers import catalog_admin as catalog_admin_resolvers
 from llm_gateway.resolvers import chat as chat_resolvers
 from llm_gateway.resolvers import config as config_resolvers
 from llm_gateway.resolvers import dialogs as dialog_resolvers
 from llm_gateway.resolvers import me as me_resolvers
 from llm_gateway.resolvers import money as money_resolvers
+from llm_gateway.resolvers import reports as report_resolvers
 from llm_gateway.resolvers import transfer as transfer_resolvers
 from llm_gateway.schema.extensions import (
     FreshLoaders,
@@ -28,12 +30,19 @@ from llm_gateway.schema.extensions import (
     log_unexpected,
 )
 from llm_gateway.schema.permissions import IsAuthenticated, IsStaff
-from llm_gateway.schema.types.catalog import AgentType, ModelType
+from llm_gateway.schema.types.catalog import (
+    AgentType,
+    DeletedAgent,
+    DeletedModel,
+    ModelType,
+    ReloadModelsPayload,
+)
 from llm_gateway.schema.types.chat import DeletedDialog, DialogType, MessageType
 from llm_gateway.schema.types.config import ConfigEntry
 from llm_gateway.schema.types.events import MessageEvent, SendMessagePayload
 from llm_gateway.schema.types.money import BalanceChangePayload, BalanceEvent, TransactionType
 from llm_gateway.schema.types.pagination import Connection
+from llm_gateway.schema.types.reports import AuditLogEntry, StaffDialogType, UsageStats
 from llm_gateway.schema.types.transfer import ImportDialogsResult
 from llm_gateway.schema.types.user import Me, UserAccount
 from llm_gateway.settings import Settings
@@ -85,6 +94,15 @@ class Query:
     system_config: list[ConfigEntry] = strawberry.field(
         resolver=config_resolvers.system_config, permission_classes=STAFF
     )
+    all_dialogs: Connection[StaffDialogType] = strawberry.field(
+        resolver=report_resolvers.all_dialogs, permission_classes=STAFF
+    )
+    audit_logs: Connection[AuditLogEntry] = strawberry.field(
+        resolver=report_resolvers.audit_logs, permission_classes=STAFF
+    )
+    usage_stats: UsageStats = strawberry.field(
+        resolver=report_resolvers.usage_stats_report, permission_classes=STAFF
+    )
 
 
 @strawberry.type
@@ -126,6 +144,27 @@ class Mutation:
     )
     delete_config: ConfigEntry = strawberry.mutation(
         resolver=config_resolvers.delete_config, permission_classes=STAFF
+    )
+    create_model: ModelType = strawberry.mutation(
+        resolver=catalog_admin_resolvers.create_model, permission_classes=STAFF
+    )
+    update_model: ModelType = strawberry.mutation(
+        resolver=catalog_admin_resolvers.update_model, permission_classes=STAFF
+    )
+    delete_model: DeletedModel = strawberry.mutation(
+        resolver=catalog_admin_resolvers.delete_model, permission_classes=STAFF
+    )
+    reload_models: ReloadModelsPayload = strawberry.mutation(
+        resolver=catalog_admin_resolvers.reload_models, permission_classes=STAFF
+    )
+    create_agent: AgentType = strawberry.mutation(
+        resolver=catalog_admin_resolvers.create_agent, permission_classes=STAFF
+    )
+    update_agent: AgentType = strawberry.mutation(
+        resolver=catalog_admin_resolvers.update_agent, permission_classes=STAFF
+    )
+    delete_agent: DeletedAgent = strawberry.mutation(
+        resolver=catalog_admin_resolvers.delete_agent, permission_classes=STAFF
     )
 
 

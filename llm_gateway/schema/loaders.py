@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from aiodataloader import DataLoader
 
-from llm_gateway.services import catalog, dialogs
+from llm_gateway.services import catalog, dialogs, reports
+from llm_gateway.services.pagination import Page
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,4 +43,7 @@ class Loaders:
         self.agent_by_id: DataLoader[int, Agent | None] = _loader(db, catalog.agents_by_ids)
         self.last_message_by_dialog: DataLoader[uuid.UUID, Message | None] = _loader(
             db, dialogs.last_messages
+        )
+        self.dialog_messages: DataLoader[reports.MessagePageKey, Page[Message] | None] = _loader(
+            db, reports.message_pages
         )

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Select, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -683,7 +683,14 @@ async def list_transactions(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> Page[TokenTransaction]:
-    """Ledger rows, newest first (the id is monotonic, so it is the keyset)."""
+    """Ledger rows, newest first.
+
+    One user's rows go by id: ids are drawn under the balance's row lock, so they follow
+    the order the balance moved in (``balance_after`` reads in sequence). Every user's
+    rows (``user_id=None``) go by ``(created_at, id)``, so a date range or a kind is an
+    index range (``ix_token_transactions_created_id``, ``…_kind_created``) however far
+    back it lies, rather than a walk down the whole ledger from its newest row.
+    """
     size = check_page_size(first, max_page_size)
     query = select(TokenTransaction)
     if user_id is not None:
@@ -694,13 +701,44 @@ async def list_transactions(
         query = query.where(TokenTransaction.created_at >= since)
     if until is not None:
         query = query.where(TokenTransaction.created_at < until)
+    if user_id is None:
+        return await _ledger_by_time(session, query, size, after)
     if after is not None:
         (raw,) = decode_cursor(after, 1)
-        if not raw.isdigit():
-            raise ValidationFailed("Invalid cursor.", field="after")
-        query = query.where(TokenTransaction.id < int(raw))
+        query = query.where(TokenTransaction.id < _cursor_id(raw))
     rows = (await session.scalars(query.order_by(TokenTransaction.id.desc()).limit(size + 1))).all()
     return make_page(rows, size, lambda row: encode_cursor(str(row.id)), after=after is not None)
+
+
+def _cursor_id(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise ValidationFailed("Invalid cursor.", field="after")
+    return int(raw)
+
+
+async def _ledger_by_time(
+    session: AsyncSession, query: Select[TokenTransaction], size: int, after: str | None
+) -> Page[TokenTransaction]:
+    if after is not None:
+        at, raw = decode_cursor(after, 2)
+        try:
+            moment = dt.datetime.fromisoformat(at)
+        except ValueError:
+            raise ValidationFailed("Invalid cursor.", field="after") from None
+        if moment.tzinfo is None:
+            raise ValidationFailed("Invalid cursor.", field="after")
+        # A row comparison: PostgreSQL starts the index range right at the cursor.
+        query = query.where(
+            tuple_(TokenTransaction.created_at, TokenTransaction.id) < (moment, _cursor_id(raw))
+        )
+    query = query.order_by(TokenTransaction.created_at.desc(), TokenTransaction.id.desc())
+    rows = (await session.scalars(query.limit(size + 1))).all()
+    return make_page(
+        rows,
+        size,
+        lambda row: encode_cursor(row.created_at.isoformat(), str(row.id)),
+        after=after is not None,
+    )
 
 
 async def list_accounts(

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,13 +25,26 @@ from llm_gateway.db.base import Base, CreatedAt, Timestamps
 
 MESSAGE_ROLES = ("system", "user", "assistant")
 MESSAGE_STATUSES = ("complete", "streaming", "failed", "cancelled", "interrupted")
+USAGE_COLUMNS = [
+    "user_id",
+    "model_name",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "charged_tokens",
+    "cost_usd",
+    "total_ms",
+]
 
 
 class Dialog(Timestamps, Base):
     """A conversation owned by one user; ``updated_at`` moves with every message."""
 
     __tablename__ = "dialogs"
-    __table_args__ = (Index("ix_dialogs_owner_activity", "user_id", "updated_at", "id"),)
+    __table_args__ = (
+        Index("ix_dialogs_owner_activity", "user_id", "updated_at", "id"),
+        Index("ix_dialogs_created_id", "created_at", "id"),  # staff: allDialogs
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[int] = mapped_column(BigInteger)
@@ -60,6 +74,15 @@ class Message(CreatedAt, Base):
         UniqueConstraint("user_id", "idempotency_key", name="uq_messages_user_idempotency_key"),
         Index("ix_messages_dialog_created", "dialog_id", "created_at", "id"),
         Index("ix_messages_status", "status"),
+        # Staff usage statistics: assistant rows by time. On PostgreSQL the index also
+        # carries every column the statistics read, so they never touch the wide rows.
+        Index(
+            "ix_messages_assistant_created",
+            "created_at",
+            postgresql_where=text("role = 'assistant'"),
+            sqlite_where=text("role = 'assistant'"),
+            postgresql_include=USAGE_COLUMNS,
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -75,6 +75,9 @@ class TokenTransaction(CreatedAt, Base):
         UniqueConstraint("reservation_id"),
         Index("ix_token_transactions_user_created", "user_id", "created_at", "id"),
         Index("ix_token_transactions_created", "created_at"),
+        # Staff: every user's ledger by time, whole or of one kind.
+        Index("ix_token_transactions_created_id", "created_at", "id"),
+        Index("ix_token_transactions_kind_created", "kind", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

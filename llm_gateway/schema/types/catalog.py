@@ -107,3 +107,26 @@ class AgentType:
             enabled=row.enabled,
             model_id=row.model_id,
         )
+
+
+@strawberry.type
+class DeletedModel:
+    name: str
+    moved_dialogs: int = strawberry.field(description="Dialogs moved to the replacement.")
+    moved_agents: int = strawberry.field(description="Agents moved to the replacement.")
+    replacement: ModelType | None
+
+
+@strawberry.type
+class DeletedAgent:
+    id: int
+    name: str
+
+
+@strawberry.type
+class ReloadModelsPayload:
+    """What the previous service's reload answered: ``status`` is "ok"."""
+
+    status: str
+    message: str = strawberry.field(description='e.g. "Reloaded 5 models".')
+    models: list[str] = strawberry.field(description="The enabled models' names.")

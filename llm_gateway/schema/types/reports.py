@@ -1,0 +1,158 @@
+"""What staff read across users: every dialog, the audit log, usage statistics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import strawberry
+from strawberry.scalars import JSON
+
+from llm_gateway.schema.context import Info
+from llm_gateway.schema.types.chat import DialogType, MessageType
+from llm_gateway.schema.types.pagination import Connection
+from llm_gateway.services import reports
+
+if TYPE_CHECKING:
+    from llm_gateway.db import models as db
+    from llm_gateway.services import usage_stats
+
+
+@strawberry.type(name="StaffDialog")
+class StaffDialogType(DialogType):
+    """Any user's dialog as staff see it, soft-deleted ones included."""
+
+    user_id: int = strawberry.field(description="The owner.")
+    deleted_at: dt.datetime | None = strawberry.field(description="Set when soft-deleted.")
+
+    @strawberry.field(description="The dialog's messages, oldest first.")  # type: ignore[untyped-decorator]
+    async def messages(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[MessageType]:
+        key = reports.message_page_key(
+            self.id,
+            first,
+            after,
+            max_page_size=info.context.services.settings.graphql_max_page_size,
+        )
+        page = await info.context.loaders.dialog_messages.load(key)
+        assert page is not None  # the batch answers every key
+        return Connection.of(page, MessageType.from_row)
+
+    @staticmethod
+    def from_row(row: db.Dialog) -> StaffDialogType:
+        return StaffDialogType(
+            id=row.id,
+            title=row.title,
+            system_prompt=row.system_prompt,
+            temperature=row.temperature,
+            top_p=row.top_p,
+            max_tokens=row.max_tokens,
+            stop=row.stop,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            model_id=row.model_id,
+            agent_id=row.agent_id,
+            user_id=row.user_id,
+            deleted_at=row.deleted_at,
+        )
+
+
+@strawberry.type
+class AuditLogEntry:
+    """One staff action and what it changed (secrets redacted)."""
+
+    id: strawberry.ID
+    actor_id: int | None = strawberry.field(description="The staff member's user id.")
+    action: str = strawberry.field(description="For example balance.topup or config.set.")
+    resource_type: str
+    resource_id: str | None
+    before: JSON | None
+    after: JSON | None
+    ip_address: str | None
+    user_agent: str | None
+    request_id: str | None
+    created_at: dt.datetime
+
+    @staticmethod
+    def from_row(row: db.AuditLog) -> AuditLogEntry:
+        return AuditLogEntry(
+            id=strawberry.ID(str(row.id)),
+            actor_id=row.actor_id,
+            action=row.action,
+            resource_type=row.resource_type,
+            resource_id=row.resource_id,
+            before=None if row.before is None else JSON(row.before),
+            after=None if row.after is None else JSON(row.after),
+            ip_address=row.ip_address,
+            user_agent=row.user_agent,
+            request_id=row.request_id,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.enum
+class UsageGroupBy(enum.Enum):
+    DAY = "day"
+    MODEL = "model"
+    USER = "user"
+
+
+@strawberry.type
+class UsageRow:
+    """Usage in one bucket, from the assistant messages created in it."""
+
+    key: str = strawberry.field(
+        description="DAY: the UTC day (ISO date); MODEL: the model that answered; "
+        "USER: the user id; `total` for the whole range."
+    )
+    requests: int = strawberry.field(description="Assistant messages (generations).")
+    prompt_tokens: int
+    completion_tokens: int
+    charged_tokens: int = strawberry.field(description="Tokens taken from balances.")
+    cost_usd: Decimal
+    errors: int = strawberry.field(description="Generations that ended FAILED.")
+    latency_p50_ms: float | None = strawberry.field(
+        description="Median total time of COMPLETE generations; null when there are none."
+    )
+    latency_p95_ms: float | None = strawberry.field(
+        description="95th percentile (interpolated, like percentile_cont) of the same."
+    )
+
+    @staticmethod
+    def from_row(row: usage_stats.UsageRow) -> UsageRow:
+        return UsageRow(
+            key=row.key,
+            requests=row.requests,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            charged_tokens=row.charged_tokens,
+            cost_usd=row.cost_usd,
+            errors=row.errors,
+            latency_p50_ms=row.latency_p50_ms,
+            latency_p95_ms=row.latency_p95_ms,
+        )
+
+
+@strawberry.type
+class UsageStats:
+    from_: dt.date = strawberry.field(name="from", description="First day (UTC), included.")
+    to: dt.date = strawberry.field(description="Last day (UTC), included.")
+    group_by: UsageGroupBy
+    rows: list[UsageRow] = strawberry.field(
+        description="DAY: every day of the range in order, empty ones included; MODEL and "
+        "USER: buckets with requests, most charged tokens first."
+    )
+    total: UsageRow = strawberry.field(description="The whole range as one bucket.")
+
+    @staticmethod
+    def from_report(report: usage_stats.UsageReport) -> UsageStats:
+        return UsageStats(
+            from_=report.since,
+            to=report.until,
+            group_by=UsageGroupBy(report.group_by.value),
+            rows=[UsageRow.from_row(row) for row in report.rows],
+            total=UsageRow.from_row(report.total),
+        )

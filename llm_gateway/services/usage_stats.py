@@ -1,0 +1,263 @@
+"""Usage statistics for staff: requests, tokens, cost, errors and latency per bucket.
+
+Computed from assistant messages, which carry the outcome of each generation (model
+actually used, tokens, charged amount, USD cost, status, total time). A request is
+one assistant message created in the range; its tokens count whatever its outcome, its
+charge and cost are what the ledger took; an error is a message whose status is
+``failed``. Latency percentiles are over ``total_ms`` of ``complete`` messages and use
+linear interpolation between the closest ranks (``percentile_cont``): SQL computes them
+on PostgreSQL, Python does on SQLite, with the same formula, so both agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    Date,
+    Float,
+    Select,
+    SQLColumnExpression,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
+from sqlalchemy.engine import Result
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from llm_gateway.db.models import Message
+from llm_gateway.services.reports import ONE_DAY, date_bounds
+
+MAX_SPAN_DAYS = 366
+USD_PLACES = Decimal("0.00000001")
+UNKNOWN_MODEL = "unknown"
+P50, P95 = 0.5, 0.95
+
+
+class GroupBy(enum.Enum):
+    DAY = "day"
+    MODEL = "model"
+    USER = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One bucket: a UTC day (ISO date), a model name, or a user id, as ``key``."""
+
+    key: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    charged_tokens: int
+    cost_usd: Decimal
+    errors: int
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    since: dt.date
+    until: dt.date
+    group_by: GroupBy
+    rows: list[UsageRow]
+    """DAY: every day of the range in order, empty days included; MODEL and USER: the
+    buckets with requests, most charged tokens first (then by key)."""
+    total: UsageRow
+    """The whole range as one bucket (key ``total``); its percentiles are over all of it."""
+
+
+Buckets = dict[str, UsageRow]
+
+
+def percentile_cont(ordered: Sequence[int], fraction: float) -> float | None:
+    """PostgreSQL's ``percentile_cont``: interpolate between the two nearest ranks."""
+    if not ordered:
+        return None
+    position = fraction * (len(ordered) - 1)
+    lower = math.floor(position)
+    low, high = float(ordered[lower]), float(ordered[math.ceil(position)])
+    return low + (high - low) * (position - lower)
+
+
+@dataclass(slots=True)
+class _Sums:
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    charged_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    errors: int = 0
+
+    def add(self, other: _Sums) -> None:
+        self.requests += other.requests
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.charged_tokens += other.charged_tokens
+        self.cost_usd += other.cost_usd
+        self.errors += other.errors
+
+    def row(self, key: str, p50: float | None, p95: float | None) -> UsageRow:
+        return UsageRow(
+            key=key,
+            requests=self.requests,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            charged_tokens=self.charged_tokens,
+            cost_usd=self.cost_usd.quantize(USD_PLACES),
+            errors=self.errors,
+            latency_p50_ms=p50,
+            latency_p95_ms=p95,
+        )
+
+
+def _sums_of(row: Any) -> _Sums:
+    return _Sums(
+        requests=int(row.requests),
+        prompt_tokens=int(row.prompt_tokens),
+        completion_tokens=int(row.completion_tokens),
+        charged_tokens=int(row.charged_tokens),
+        cost_usd=Decimal(row.cost_usd),
+        errors=int(row.errors),
+    )
+
+
+def _key_column(group_by: GroupBy, dialect: str) -> SQLColumnExpression[Any]:
+    if group_by is GroupBy.MODEL:
+        return Message.model_name
+    if group_by is GroupBy.USER:
+        return Message.user_id
+    if dialect == "postgresql":
+        # The UTC day whatever the session's TimeZone; a literal (not a bound parameter)
+        # so GROUP BY and SELECT hold the very same expression.
+        return cast(Message.created_at.op("AT TIME ZONE")(literal_column("'UTC'")), Date)
+    return func.date(Message.created_at)  # SQLite keeps naive UTC text
+
+
+def _key_text(group_by: GroupBy, value: Any) -> str:
+    if group_by is GroupBy.MODEL:
+        return UNKNOWN_MODEL if value is None else str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+async def usage_stats(
+    session: AsyncSession, since: dt.date, until: dt.date, group_by: GroupBy
+) -> UsageReport:
+    """Usage from ``since`` to ``until`` (both UTC days included), in buckets."""
+    start, end = date_bounds(since, until, max_days=MAX_SPAN_DAYS)
+    assert start is not None
+    assert end is not None
+    dialect = session.get_bind().dialect.name
+    key = _key_column(group_by, dialect)
+    in_range = and_(
+        # A literal, so the planners can match the partial index on assistant rows.
+        Message.role == literal_column("'assistant'"),
+        Message.created_at >= start,
+        Message.created_at < end,
+    )
+    sums = (
+        func.count().label("requests"),
+        func.coalesce(func.sum(Message.prompt_tokens), 0).label("prompt_tokens"),
+        func.coalesce(func.sum(Message.completion_tokens), 0).label("completion_tokens"),
+        func.coalesce(func.sum(Message.charged_tokens), 0).label("charged_tokens"),
+        func.coalesce(func.sum(Message.cost_usd), 0).label("cost_usd"),
+        func.coalesce(func.sum(case((Message.status == "failed", 1), else_=0)), 0).label("errors"),
+    )
+    query = select(key.label("key"), *sums).where(in_range)
+    if dialect == "postgresql":
+        buckets, total = await _in_sql(session, query, key, group_by)
+    else:
+        buckets, total = await _in_python(session, query, key, group_by)
+    return UsageReport(since, until, group_by, _ordered(group_by, buckets, since, until), total)
+
+
+async def _in_sql(
+    session: AsyncSession, query: Select[Any], key: SQLColumnExpression[Any], group_by: GroupBy
+) -> tuple[Buckets, UsageRow]:
+    """PostgreSQL: percentiles and the total in the one aggregating statement."""
+    latency = case((Message.status == "complete", Message.total_ms))  # NULLs are skipped
+    # Both percentiles from one sort per bucket (the array form of percentile_cont);
+    # ROLLUP adds the whole range as one more row, in the same pass.
+    percentiles = type_coerce(
+        func.percentile_cont(literal_column(f"ARRAY[{P50}, {P95}]")).within_group(latency),
+        ARRAY(Float),
+    )
+    result = await session.execute(
+        query.add_columns(
+            func.grouping(key).label("is_total"), percentiles.label("percentiles")
+        ).group_by(func.rollup(key))
+    )
+    buckets: Buckets = {}
+    total = _Sums().row("total", None, None)
+    for row in result:
+        p50, p95 = row.percentiles or (None, None)
+        if row.is_total:
+            total = _sums_of(row).row("total", p50, p95)
+        else:
+            text = _key_text(group_by, row.key)
+            buckets[text] = _sums_of(row).row(text, p50, p95)
+    return buckets, total
+
+
+async def _in_python(
+    session: AsyncSession, query: Select[Any], key: SQLColumnExpression[Any], group_by: GroupBy
+) -> tuple[Buckets, UsageRow]:
+    """SQLite (no percentile_cont): sums in SQL, percentiles from the fetched latencies."""
+    grouped = await session.execute(query.group_by(key))
+    latencies: Result[Any] = await session.execute(
+        query.with_only_columns(key.label("key"), Message.total_ms)
+        .where(Message.status == "complete", Message.total_ms.is_not(None))
+        .order_by(Message.total_ms)
+    )
+    by_key: dict[str, list[int]] = defaultdict(list)
+    everything: list[int] = []
+    for row in latencies:
+        by_key[_key_text(group_by, row.key)].append(row.total_ms)
+        everything.append(row.total_ms)
+    buckets: Buckets = {}
+    all_sums = _Sums()
+    for row in grouped:
+        text = _key_text(group_by, row.key)
+        part = _sums_of(row)
+        all_sums.add(part)
+        ordered = by_key.get(text, [])
+        buckets[text] = part.row(text, percentile_cont(ordered, P50), percentile_cont(ordered, P95))
+    total = all_sums.row(
+        "total", percentile_cont(everything, P50), percentile_cont(everything, P95)
+    )
+    return buckets, total
+
+
+def _ordered(group_by: GroupBy, buckets: Buckets, since: dt.date, until: dt.date) -> list[UsageRow]:
+    if group_by is GroupBy.DAY:
+        return [
+            buckets.get(day.isoformat()) or _Sums().row(day.isoformat(), None, None)
+            for day in _days(since, until)
+        ]
+
+    def rank(row: UsageRow) -> tuple[int, int, str]:
+        number = int(row.key) if group_by is GroupBy.USER else 0
+        return (-row.charged_tokens, number, row.key)
+
+    return sorted(buckets.values(), key=rank)
+
+
+def _days(since: dt.date, until: dt.date) -> Iterable[dt.date]:
+    day = since
+    while day <= until:
+        yield day
+        day += ONE_DAY
