@@ -14,6 +14,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from redis.asyncio import Redis
@@ -40,7 +41,7 @@ from llm_gateway.schema.context import Context
 from llm_gateway.schema.loaders import Loaders
 from llm_gateway.services import config, health
 from llm_gateway.services.balances import MoneyPolicy
-from llm_gateway.services.config import Cipher, CredentialCache
+from llm_gateway.services.config import Cipher, CredentialCache, Limits
 from llm_gateway.services.container import Services
 from llm_gateway.services.credentials import settings_credentials
 from llm_gateway.services.events import Broker, InProcessBroker, RedisBroker
@@ -140,6 +141,19 @@ def create_app(settings: Settings) -> Starlette:
             async with db.read() as session:
                 return await config.overrides(session, cipher)
 
+        refreshing = asyncio.Lock()
+
+        async def refresh_config() -> None:
+            """A setting changed somewhere: drop cached credentials, re-read the limits.
+
+            Serialised, so a refresh that read older rows can never apply after a newer one.
+            """
+            async with refreshing:
+                credentials.invalidate()
+                services: Services | None = getattr(app.state, "services", None)
+                if services is not None:
+                    services.apply_limits(Limits.of(settings, await load_overrides()))
+
         credentials = CredentialCache(
             settings_credentials(settings), load_overrides, settings.config_cache_seconds
         )
@@ -153,6 +167,7 @@ def create_app(settings: Settings) -> Starlette:
         instance_id = settings.instance_id or f"{socket.gethostname()}:{os.getpid()}"
         try:
             await assert_at_head(engine)
+            limits = Limits.of(settings, await load_overrides())
             await generations.start()
             app.state.services = Services(
                 settings=settings,
@@ -161,13 +176,17 @@ def create_app(settings: Settings) -> Starlette:
                     secret, settings.jwt_algorithms, settings.jwt_leeway_seconds
                 ),
                 broker=broker,
-                policy=MoneyPolicy.from_settings(settings),
+                policy=replace(
+                    MoneyPolicy.from_settings(settings), initial_balance=limits.initial_balance
+                ),
                 instance_id=instance_id,
                 generations=generations,
                 cipher=cipher,
                 rate_limiter=RateLimiter(
-                    settings.rate_limit_requests, settings.rate_limit_window, redis
+                    limits.rate_limit_requests, limits.rate_limit_window, redis
                 ),
+                limits=limits,
+                refresh_config=refresh_config,
                 redis=redis,
             )
             # Holds this instance took before a restart are orphans now.
@@ -176,7 +195,7 @@ def create_app(settings: Settings) -> Starlette:
                 run_sweeper(db, broker, settings.sweep_interval_seconds), name="sweeper"
             )
             watcher = asyncio.create_task(
-                config.watch(broker, credentials.invalidate), name="config-watcher"
+                config.watch(broker, refresh_config), name="config-watcher"
             )
             yield
         finally:

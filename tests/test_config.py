@@ -130,3 +130,35 @@ async def test_a_changed_provider_key_is_used_by_the_next_request(
 )
 async def test_settings_are_staff_only(gql: GraphQLClient, query: str) -> None:
     assert (await gql(query, user=1)).codes == ["FORBIDDEN"]
+
+
+async def test_limits_set_at_runtime_win_over_the_environment(
+    gql: GraphQLClient, app: Any, openai: OpenAIFake
+) -> None:
+    for key, value in [
+        ("INITIAL_TOKEN_BALANCE", "500"),
+        ("MAX_CONTENT_LENGTH", "10"),
+        ("RATE_LIMIT_REQUESTS", "2"),  # attempts count, refused ones too
+    ]:
+        (await staff(gql, SET, {"input": {"key": key, "value": value}})).ok()
+    me = (await gql("{ me { balance { balance } } }", user=31)).ok()["me"]
+    assert me["balance"]["balance"] == 500
+
+    dialog_id = await new_dialog(gql, user=31)
+    too_long = await send(gql, dialog_id, "x" * 11, user=31)
+    assert too_long.codes == ["VALIDATION_FAILED"]
+    first = (await send(gql, dialog_id, "short", user=31)).ok()["sendMessage"]
+    await finished(app, first["assistantMessage"]["id"])
+    assert (await send(gql, dialog_id, "again", user=31)).codes == ["RATE_LIMITED"]
+
+    removed = await staff(
+        gql, 'mutation { deleteConfig(input: {key: "RATE_LIMIT_REQUESTS"}) { key } }'
+    )
+    assert removed.ok()["deleteConfig"]["key"] == "RATE_LIMIT_REQUESTS"
+    assert (await send(gql, dialog_id, "again", user=31)).errors == []
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "1.5", ""])
+async def test_a_limit_must_be_a_whole_number(gql: GraphQLClient, value: str) -> None:
+    result = await staff(gql, SET, {"input": {"key": "MAX_CONTENT_LENGTH", "value": value}})
+    assert result.codes == ["VALIDATION_FAILED"]

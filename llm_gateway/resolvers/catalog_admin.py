@@ -118,7 +118,7 @@ async def create_agent(info: Info, input: CreateAgentInput) -> AgentType:
     )
     async with ctx.services.db.transaction() as session:
         row = await agents_admin.create_agent(
-            session, ctx.actor(), draft, max_content=ctx.services.settings.max_content_length
+            session, ctx.actor(), draft, max_content=ctx.services.limits.max_content_length
         )
     await models_admin.notify_changed(ctx.services.broker)
     return AgentType.from_row(row)
@@ -142,7 +142,7 @@ async def update_agent(info: Info, input: UpdateAgentInput) -> AgentType:
             ctx.actor(),
             input.id,
             patch,
-            max_content=ctx.services.settings.max_content_length,
+            max_content=ctx.services.limits.max_content_length,
         )
     await models_admin.notify_changed(ctx.services.broker)
     return AgentType.from_row(row)

@@ -95,7 +95,7 @@ async def send_message(info: Info, input: SendMessageInput) -> SendMessagePayloa
             overrides=_overrides(
                 input.model, input.temperature, input.top_p, input.max_tokens, input.stop
             ),
-            max_content=services.settings.max_content_length,
+            max_content=services.limits.max_content_length,
             policy=services.policy,
             instance_id=services.instance_id,
         )

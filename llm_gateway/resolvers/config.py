@@ -30,6 +30,7 @@ async def set_config(info: Info, input: SetConfigInput) -> ConfigEntry:
             description=input.description,
         )
     await config.notify_changed(services.broker, view.key)
+    await services.refresh_config()  # this instance at once; the others on the notice
     return ConfigEntry.from_view(view)
 
 
@@ -40,4 +41,5 @@ async def delete_config(info: Info, input: DeleteConfigInput) -> ConfigEntry:
     async with services.db.transaction() as session:
         view = await config.delete_config(session, ctx.actor(), services.cipher, input.key)
     await config.notify_changed(services.broker, view.key)
+    await services.refresh_config()  # this instance at once; the others on the notice
     return ConfigEntry.from_view(view)

@@ -74,7 +74,7 @@ async def create_dialog(info: Info, input: CreateDialogInput) -> DialogType:
             session,
             ctx.principal.user_id,
             draft,
-            max_content=ctx.services.settings.max_content_length,
+            max_content=ctx.services.limits.max_content_length,
         )
     return DialogType.from_row(row)
 
@@ -101,7 +101,7 @@ async def update_dialog(info: Info, input: UpdateDialogInput) -> DialogType:
             ctx.principal.user_id,
             input.id,
             patch,
-            max_content=ctx.services.settings.max_content_length,
+            max_content=ctx.services.limits.max_content_length,
         )
     return DialogType.from_row(row)
 

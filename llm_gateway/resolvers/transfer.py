@@ -27,6 +27,6 @@ async def import_dialogs(info: Info, input: ImportDialogsInput) -> ImportDialogs
             session,
             ctx.principal.user_id,
             input.data,
-            max_content=ctx.services.settings.max_content_length,
+            max_content=ctx.services.limits.max_content_length,
         )
     return ImportDialogsResult.from_report(report)

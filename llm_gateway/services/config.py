@@ -40,6 +40,7 @@ class KnownKey:
     description: str
     secret: bool
     field: str | None = None  # the Credentials field it overrides
+    minimum: int | None = None  # set for whole-number limits
 
 
 KNOWN_KEYS: dict[str, KnownKey] = {
@@ -54,6 +55,10 @@ KNOWN_KEYS: dict[str, KnownKey] = {
     "GIGACHAT_VERIFY_SSL": KnownKey(
         "Verify GigaChat's TLS certificate", False, "gigachat_verify_ssl"
     ),
+    "INITIAL_TOKEN_BALANCE": KnownKey("Tokens granted to a new user", False, minimum=0),
+    "MAX_CONTENT_LENGTH": KnownKey("Characters in a message or system prompt", False, minimum=1),
+    "RATE_LIMIT_REQUESTS": KnownKey("Sends per user per window (0: off)", False, minimum=0),
+    "RATE_LIMIT_WINDOW": KnownKey("Rate limit window in seconds", False, minimum=1),
 }
 
 
@@ -80,6 +85,43 @@ class Cipher:
             raise ValidationFailed(
                 "A secret setting cannot be decrypted with the current key."
             ) from None
+
+
+def _whole_number(key: str, value: str, minimum: int) -> int:
+    text = value.strip()
+    if not text.isdigit() or int(text) < minimum or int(text) > 10**12:
+        raise ValidationFailed(f"{key} takes a whole number of at least {minimum}.", field="value")
+    return int(text)
+
+
+@dataclass(slots=True)
+class Limits:
+    """Limits staff may change at runtime; every instance refreshes them on a change."""
+
+    initial_balance: int
+    max_content_length: int
+    rate_limit_requests: int
+    rate_limit_window: int
+
+    @staticmethod
+    def of(settings: Settings, values: dict[str, str]) -> Limits:
+        def pick(key: str, default: int) -> int:
+            raw = values.get(key)
+            known = KNOWN_KEYS[key]
+            if raw is None or known.minimum is None:
+                return default
+            try:
+                return _whole_number(key, raw, known.minimum)
+            except ValidationFailed:
+                logger.error("ignoring the invalid runtime setting %s", key)
+                return default
+
+        return Limits(
+            initial_balance=pick("INITIAL_TOKEN_BALANCE", settings.initial_token_balance),
+            max_content_length=pick("MAX_CONTENT_LENGTH", settings.max_content_length),
+            rate_limit_requests=pick("RATE_LIMIT_REQUESTS", settings.rate_limit_requests),
+            rate_limit_window=pick("RATE_LIMIT_WINDOW", settings.rate_limit_window),
+        )
 
 
 def mask(value: str) -> str:
@@ -133,6 +175,8 @@ async def set_config(
         key = key.upper()
         if secret is False and known.secret:
             raise ValidationFailed(f"{key} is always secret.", field="secret")
+    if known is not None and known.minimum is not None:
+        _whole_number(key, value, known.minimum)
     is_secret = bool(secret) or (known is not None and known.secret)
     row = await session.get(SystemConfig, key, with_for_update=True)
     before = None if row is None else {"value": _view(row, cipher).value, "secret": row.is_secret}
@@ -237,13 +281,13 @@ async def notify_changed(broker: Broker, key: str) -> None:
     await broker.publish(CONFIG_CHANNEL, {"key": key})
 
 
-async def watch(broker: Broker, on_change: Callable[[], None]) -> None:
-    """Call ``on_change`` whenever any instance changes a setting (cancel to stop)."""
+async def watch(broker: Broker, on_change: Callable[[], Awaitable[None]]) -> None:
+    """Await ``on_change`` whenever any instance changes a setting (cancel to stop)."""
     while True:
         try:
             async with broker.subscribe(CONFIG_CHANNEL) as events:
                 async for _ in events:
-                    on_change()
+                    await on_change()
         except Exception:
             logger.exception("config channel unavailable; retrying")
             await asyncio.sleep(1.0)

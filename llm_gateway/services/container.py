@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 
 from redis.asyncio import Redis
 
 from llm_gateway.auth import TokenVerifier
 from llm_gateway.db.engine import Database
 from llm_gateway.services.balances import MoneyPolicy
-from llm_gateway.services.config import Cipher
+from llm_gateway.services.config import Cipher, Limits
 from llm_gateway.services.events import Broker
 from llm_gateway.services.generation import GenerationManager
 from llm_gateway.services.rate_limit import RateLimiter
@@ -27,4 +28,12 @@ class Services:
     generations: GenerationManager
     cipher: Cipher
     rate_limiter: RateLimiter
+    limits: Limits
+    refresh_config: Callable[[], Awaitable[None]]
     redis: Redis | None = None
+
+    def apply_limits(self, limits: Limits) -> None:
+        """Take runtime limits (from staff settings) into use on this instance."""
+        self.limits = limits
+        self.policy = replace(self.policy, initial_balance=limits.initial_balance)
+        self.rate_limiter.configure(limits.rate_limit_requests, limits.rate_limit_window)

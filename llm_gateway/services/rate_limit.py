@@ -28,6 +28,11 @@ class RateLimiter:
         self._redis = redis
         self._local: dict[tuple[int, int], int] = {}
 
+    def configure(self, limit: int, window_seconds: int) -> None:
+        """Apply new limits (staff changed them at runtime)."""
+        self._limit = limit
+        self._window = window_seconds
+
     async def hit(self, user_id: int) -> None:
         """Count one call; raise RATE_LIMITED (with ``retryAfter`` seconds) over the limit."""
         if self._limit <= 0:
