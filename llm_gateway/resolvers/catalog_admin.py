@@ -26,11 +26,12 @@ from llm_gateway.schema.types.catalog import (
 )
 from llm_gateway.services import agents_admin, models_admin
 from llm_gateway.services.params import GenerationParams
+from llm_gateway.services.patch import UNSET
 
 
 def _patch(value: Some[Any] | None) -> Any:
     if value is None:
-        return models_admin.UNSET
+        return UNSET
     return value.value.value if isinstance(value.value, Provider) else value.value
 
 

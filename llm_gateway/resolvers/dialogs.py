@@ -13,6 +13,7 @@ from llm_gateway.schema.types.chat import DeletedDialog, DialogType, MessageType
 from llm_gateway.schema.types.pagination import Connection
 from llm_gateway.services import dialogs
 from llm_gateway.services.params import GenerationParams
+from llm_gateway.services.patch import UNSET
 
 
 async def dialog_list(
@@ -80,7 +81,7 @@ async def create_dialog(info: Info, input: CreateDialogInput) -> DialogType:
 
 
 def _patch_value(value: Some[Any] | None) -> Any:
-    return dialogs.UNSET if value is None else value.value
+    return UNSET if value is None else value.value
 
 
 async def update_dialog(info: Info, input: UpdateDialogInput) -> DialogType:

@@ -20,6 +20,7 @@ from llm_gateway.schema.types.money import (
 from llm_gateway.schema.types.pagination import Connection
 from llm_gateway.schema.types.user import BalanceType, UserAccount
 from llm_gateway.services import balances, notifications, reports
+from llm_gateway.services.patch import UNSET
 
 
 async def transactions(
@@ -145,10 +146,8 @@ async def set_balance_limits(info: Info, input: SetBalanceLimitsInput) -> UserAc
             session,
             ctx.actor(),
             input.user_id,
-            daily_limit=balances.UNSET if input.daily_limit is None else input.daily_limit.value,
-            monthly_limit=(
-                balances.UNSET if input.monthly_limit is None else input.monthly_limit.value
-            ),
+            daily_limit=UNSET if input.daily_limit is None else input.daily_limit.value,
+            monthly_limit=(UNSET if input.monthly_limit is None else input.monthly_limit.value),
             policy=ctx.services.policy,
         )
         view = await balances.balance_of(session, input.user_id, ctx.services.policy)

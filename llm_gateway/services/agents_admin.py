@@ -19,12 +19,11 @@ from llm_gateway.errors import Conflict, NotFound, ValidationFailed
 from llm_gateway.services import audit, catalog
 from llm_gateway.services.models_admin import (
     MAX_NAME_LENGTH,
-    UNSET,
-    Unset,
     changed,
     flush_or_conflict,
 )
 from llm_gateway.services.params import GenerationParams, validate_params
+from llm_gateway.services.patch import UNSET, Unset
 
 MAX_DESCRIPTION_LENGTH = 1_000
 

@@ -14,7 +14,6 @@ import math
 import uuid
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, insert, or_, select, tuple_, update
@@ -38,20 +37,13 @@ from llm_gateway.services.pagination import (
     encode_cursor,
     make_page,
 )
+from llm_gateway.services.patch import UNSET, Unset
 from llm_gateway.settings import Settings
 
 MAX_AMOUNT = 10**12
 MAX_REASON_LENGTH = 500
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
 USD_PLACES = Decimal("0.00000001")
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Final = _Unset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -642,8 +634,8 @@ async def set_limits(
     actor: audit.Actor,
     user_id: int,
     *,
-    daily_limit: int | _Unset | None = UNSET,
-    monthly_limit: int | _Unset | None = UNSET,
+    daily_limit: int | Unset | None = UNSET,
+    monthly_limit: int | Unset | None = UNSET,
     policy: MoneyPolicy,
 ) -> Balance:
     for name, value in (("dailyLimit", daily_limit), ("monthlyLimit", monthly_limit)):
@@ -651,9 +643,9 @@ async def set_limits(
             raise ValidationFailed(f"{name} must be 0 to {MAX_AMOUNT}, or null.", field=name)
     account = await _lock(session, user_id, policy)
     before = {"dailyLimit": account.daily_limit, "monthlyLimit": account.monthly_limit}
-    if not isinstance(daily_limit, _Unset):
+    if not isinstance(daily_limit, Unset):
         account.daily_limit = daily_limit
-    if not isinstance(monthly_limit, _Unset):
+    if not isinstance(monthly_limit, Unset):
         account.monthly_limit = monthly_limit
     account.updated_at = utcnow()
     await session.flush()

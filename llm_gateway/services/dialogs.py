@@ -10,7 +10,6 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,18 +26,10 @@ from llm_gateway.services.pagination import (
     make_page,
 )
 from llm_gateway.services.params import GenerationParams, validate_params
+from llm_gateway.services.patch import UNSET, Unset
 
 MAX_TITLE_LENGTH = 255
 MAX_SEARCH_LENGTH = 200
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Final = _Unset()
-"""A patch field left as UNSET keeps its stored value; ``None`` clears it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +43,14 @@ class DialogDraft:
 
 @dataclass(frozen=True, slots=True)
 class DialogPatch:
-    title: str | _Unset | None = UNSET
-    model: str | _Unset = UNSET
-    agent_id: int | _Unset | None = UNSET
-    system_prompt: str | _Unset | None = UNSET
-    temperature: float | _Unset | None = UNSET
-    top_p: float | _Unset | None = UNSET
-    max_tokens: int | _Unset | None = UNSET
-    stop: list[str] | _Unset | None = UNSET
+    title: str | Unset | None = UNSET
+    model: str | Unset = UNSET
+    agent_id: int | Unset | None = UNSET
+    system_prompt: str | Unset | None = UNSET
+    temperature: float | Unset | None = UNSET
+    top_p: float | Unset | None = UNSET
+    max_tokens: int | Unset | None = UNSET
+    stop: list[str] | Unset | None = UNSET
 
 
 def _check_text(title: str | None, system_prompt: str | None, max_content: int) -> None:
@@ -144,23 +135,23 @@ async def update_dialog(
     max_content: int,
 ) -> Dialog:
     dialog = await get_dialog(session, owner_id, dialog_id)
-    title = dialog.title if isinstance(patch.title, _Unset) else patch.title
+    title = dialog.title if isinstance(patch.title, Unset) else patch.title
     system_prompt = (
-        dialog.system_prompt if isinstance(patch.system_prompt, _Unset) else patch.system_prompt
+        dialog.system_prompt if isinstance(patch.system_prompt, Unset) else patch.system_prompt
     )
     _check_text(title, system_prompt, max_content)
-    if isinstance(patch.model, _Unset):
+    if isinstance(patch.model, Unset):
         model = (await catalog.models_by_ids(session, [dialog.model_id]))[dialog.model_id]
     else:
         model = await catalog.usable_model(session, patch.model)
-    if not isinstance(patch.agent_id, _Unset):
+    if not isinstance(patch.agent_id, Unset):
         dialog.agent_id = (
             (await catalog.usable_agent(session, patch.agent_id)).id if patch.agent_id else None
         )
     params = _params_of(dialog)
     for name in ("temperature", "top_p", "max_tokens", "stop"):
         value = getattr(patch, name)
-        if not isinstance(value, _Unset):
+        if not isinstance(value, Unset):
             params = replace(params, **{name: value})
     # Re-checked in full: a new model may not take the params the old one did.
     _apply_params(dialog, validate_params(params, model))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,7 @@ from llm_gateway.errors import Conflict, NotFound, ValidationFailed
 from llm_gateway.services import audit, catalog, config
 from llm_gateway.services.events import Broker
 from llm_gateway.services.params import PROVIDER_RANGES
+from llm_gateway.services.patch import UNSET, Unset
 
 MODELS_CHANGED_KEY = "models"
 """The ``key`` of the CONFIG_CHANNEL notice sent after a registry change."""
@@ -42,15 +43,6 @@ MAX_AMOUNT = Decimal(1_000_000)  # both columns keep six digits before the point
 # A JSON number reaches us as a binary float turned Decimal (0.01 -> 0.01000000000000000020…):
 # digits this far past the column's scale are that noise, not what staff meant.
 _FLOAT_NOISE = Decimal("1e-12")
-
-
-class Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Final = Unset()
-"""A patch field left as UNSET keeps its stored value; ``None`` clears it."""
 
 
 @dataclass(frozen=True, slots=True)
