@@ -37,7 +37,8 @@ from sqlalchemy.engine import URL, make_url
 
 from llm_gateway.db import migrate
 from llm_gateway.db.engine import Database, make_engine
-from llm_gateway.services import balances, reports, usage_stats
+from llm_gateway.services import ledger as ledger_service
+from llm_gateway.services import reports, usage_stats
 
 SERVER = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -221,7 +222,7 @@ async def _ledger_cursor(db: Database, pages: int) -> str | None:
     after = None
     for _ in range(pages):
         async with db.read() as session:
-            page = await balances.list_transactions(
+            page = await ledger_service.list_transactions(
                 session, None, first=PAGE, after=after, kind=None, max_page_size=PAGE
             )
         after = page.items[-1][0]
@@ -249,7 +250,7 @@ async def _cases(db: Database, today: dt.date) -> dict[str, Callable[[], Awaitab
 
         async def call() -> object:
             async with db.read() as session:
-                return await balances.list_transactions(
+                return await ledger_service.list_transactions(
                     session,
                     user_id,
                     first=PAGE,

@@ -29,14 +29,14 @@ from sqlalchemy.engine import make_url
 
 from llm_gateway.db import migrate
 from llm_gateway.db.engine import Database, make_engine
-from llm_gateway.services import balances
+from llm_gateway.services import balances, holds, ledger
 from llm_gateway.services.audit import Actor
 from llm_gateway.settings import Settings
 
 SERVER = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
-PRICING = balances.Pricing("bench", Decimal(1), Decimal(1), Decimal("0.01"), Decimal("0.03"))
+PRICING = holds.Pricing("bench", Decimal(1), Decimal(1), Decimal("0.01"), Decimal("0.03"))
 RESULTS = Path(__file__).parent / "results" / "money.json"
 
 
@@ -58,9 +58,9 @@ async def _run(db: Database, users: list[int], seconds: float) -> dict[str, Any]
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             async with db.transaction() as session:
-                hold = await balances.reserve(session, user, PRICING, 300, 700, policy)
+                hold = await holds.reserve(session, user, PRICING, 300, 700, policy)
             async with db.transaction() as session:
-                await balances.settle(session, hold.reservation_id, PRICING, 300, 450)
+                await holds.settle(session, hold.reservation_id, PRICING, 300, 450)
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
@@ -79,7 +79,7 @@ async def _prepare(db: Database, users: list[int]) -> None:
     policy = balances.MoneyPolicy.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
     for user in users:
         async with db.transaction() as session:
-            await balances.change_balance(
+            await ledger.change_balance(
                 session,
                 Actor(0),
                 user,

@@ -20,9 +20,10 @@ from sqlalchemy import func, select
 from llm_gateway.db.engine import Database, make_engine
 from llm_gateway.db.models import Balance, Reservation, TokenTransaction
 from llm_gateway.errors import Conflict, GatewayError, InsufficientBalance, QuotaExceeded
-from llm_gateway.services import balances
+from llm_gateway.services import balances, holds, ledger
 from llm_gateway.services.audit import Actor
-from llm_gateway.services.balances import MoneyPolicy, Pricing
+from llm_gateway.services.balances import MoneyPolicy
+from llm_gateway.services.holds import Pricing
 
 STAFF = Actor(user_id=999)
 PRICING = Pricing(
@@ -86,7 +87,7 @@ async def in_tx(db: Database, fn: Callable[[Any], Awaitable[Any]]) -> Any:
 async def top_up(db: Database, user: int, amount: int, key: str | None = None) -> Any:
     return await in_tx(
         db,
-        lambda s: balances.change_balance(
+        lambda s: ledger.change_balance(
             s,
             STAFF,
             user,
@@ -100,7 +101,7 @@ async def top_up(db: Database, user: int, amount: int, key: str | None = None) -
 
 
 async def reserve(db: Database, user: int, prompt: int, cap: int, p: MoneyPolicy) -> Any:
-    return await in_tx(db, lambda s: balances.reserve(s, user, PRICING, prompt, cap, p))
+    return await in_tx(db, lambda s: holds.reserve(s, user, PRICING, prompt, cap, p))
 
 
 @pytest.mark.postgres_only
@@ -109,11 +110,11 @@ async def test_fifty_concurrent_reserves_against_a_balance_for_ten(db: Database)
     outcomes = await asyncio.gather(
         *(reserve(db, 1, 200, 800, policy()) for _ in range(50)), return_exceptions=True
     )
-    holds = [o for o in outcomes if isinstance(o, balances.Hold)]
+    taken = [o for o in outcomes if isinstance(o, holds.Hold)]
     refused = [o for o in outcomes if isinstance(o, InsufficientBalance)]
-    assert len(holds) == 10, outcomes
+    assert len(taken) == 10, outcomes
     assert len(refused) == 40
-    assert all(h.amount == 1_000 and h.output_cap == 800 for h in holds)
+    assert all(h.amount == 1_000 and h.output_cap == 800 for h in taken)
     async with db.read() as session:
         account = await session.get(Balance, 1)
         assert account is not None
@@ -124,14 +125,14 @@ async def test_fifty_concurrent_reserves_against_a_balance_for_ten(db: Database)
 @pytest.mark.postgres_only
 async def test_concurrent_settles_and_top_ups_lose_no_update(db: Database) -> None:
     await top_up(db, 1, 100_000)
-    holds = await asyncio.gather(*(reserve(db, 1, 100, 900, policy()) for _ in range(30)))
+    taken = await asyncio.gather(*(reserve(db, 1, 100, 900, policy()) for _ in range(30)))
     usages = [(100, random.Random(i).randint(0, 900)) for i in range(30)]
 
-    async def settle(hold: balances.Hold, usage: tuple[int, int]) -> Any:
-        return await in_tx(db, lambda s: balances.settle(s, hold.reservation_id, PRICING, *usage))
+    async def settle(hold: holds.Hold, usage: tuple[int, int]) -> Any:
+        return await in_tx(db, lambda s: holds.settle(s, hold.reservation_id, PRICING, *usage))
 
     results = await asyncio.gather(
-        *(settle(h, u) for h, u in zip(holds, usages, strict=True)),
+        *(settle(h, u) for h, u in zip(taken, usages, strict=True)),
         *(top_up(db, 1, 7) for _ in range(30)),
     )
     charged = sum(r.charged for r in results[:30])
@@ -151,7 +152,7 @@ async def test_settling_twice_concurrently_charges_once(db: Database) -> None:
     hold = await reserve(db, 1, 100, 1_000, policy())
     results = await asyncio.gather(
         *(
-            in_tx(db, lambda s: balances.settle(s, hold.reservation_id, PRICING, 100, 400))
+            in_tx(db, lambda s: holds.settle(s, hold.reservation_id, PRICING, 100, 400))
             for _ in range(10)
         )
     )
@@ -202,14 +203,14 @@ async def test_concurrent_first_requests_grant_once(db: Database) -> None:
 @pytest.mark.postgres_only
 async def test_daily_limit_holds_under_concurrency(db: Database) -> None:
     await top_up(db, 1, 1_000_000)
-    await in_tx(db, lambda s: balances.set_limits(s, STAFF, 1, daily_limit=5_000, policy=policy()))
+    await in_tx(db, lambda s: ledger.set_limits(s, STAFF, 1, daily_limit=5_000, policy=policy()))
     outcomes = await asyncio.gather(
         *(reserve(db, 1, 100, 900, policy()) for _ in range(20)), return_exceptions=True
     )
-    holds = [o for o in outcomes if isinstance(o, balances.Hold)]
-    assert len(holds) == 5
-    assert all(isinstance(o, QuotaExceeded) for o in outcomes if o not in holds)
-    assert sum(h.amount for h in holds) == 5_000
+    taken = [o for o in outcomes if isinstance(o, holds.Hold)]
+    assert len(taken) == 5
+    assert all(isinstance(o, QuotaExceeded) for o in outcomes if o not in taken)
+    assert sum(h.amount for h in taken) == 5_000
     await check_invariants(db)
 
 
@@ -217,7 +218,7 @@ async def test_random_operations_keep_the_invariants(db: Database) -> None:
     """Seeded random batches of every operation, run concurrently; check after each."""
     rng = random.Random(20261126)
     users = [1, 2, 3]
-    holds: list[balances.Hold] = []
+    taken: list[holds.Hold] = []
     ops = 0
 
     async def one(op: str) -> None:
@@ -230,7 +231,7 @@ async def test_random_operations_keep_the_invariants(db: Database) -> None:
                 amount = rng.choice([-1, 1]) * rng.randint(1, 2_000)
                 await in_tx(
                     db,
-                    lambda s: balances.change_balance(
+                    lambda s: ledger.change_balance(
                         s,
                         STAFF,
                         user,
@@ -242,33 +243,31 @@ async def test_random_operations_keep_the_invariants(db: Database) -> None:
                     ),
                 )
             elif op == "reserve":
-                holds.append(
+                taken.append(
                     await reserve(
                         db, user, rng.randint(0, 500), rng.randint(1, 2_000), policy(initial=1_000)
                     )
                 )
-            elif op == "settle" and holds:
-                hold = holds.pop(rng.randrange(len(holds)))
+            elif op == "settle" and taken:
+                hold = taken.pop(rng.randrange(len(taken)))
                 usage = (
                     hold.prompt_tokens + rng.randint(-5, 5),
                     rng.randint(0, hold.output_cap + 50),
                 )
                 await in_tx(
                     db,
-                    lambda s: balances.settle(
+                    lambda s: holds.settle(
                         s, hold.reservation_id, PRICING, max(0, usage[0]), usage[1]
                     ),
                 )
-            elif op == "release" and holds:
-                hold = holds.pop(rng.randrange(len(holds)))
-                await in_tx(db, lambda s: balances.release(s, hold.reservation_id))
+            elif op == "release" and taken:
+                hold = taken.pop(rng.randrange(len(taken)))
+                await in_tx(db, lambda s: holds.release(s, hold.reservation_id))
             elif op == "limits":
                 daily = rng.choice([None, rng.randint(0, 20_000)])
                 await in_tx(
                     db,
-                    lambda s: balances.set_limits(
-                        s, STAFF, user, daily_limit=daily, policy=policy()
-                    ),
+                    lambda s: ledger.set_limits(s, STAFF, user, daily_limit=daily, policy=policy()),
                 )
             ops += 1
         except (InsufficientBalance, QuotaExceeded, Conflict):
@@ -283,9 +282,9 @@ async def test_random_operations_keep_the_invariants(db: Database) -> None:
         await asyncio.gather(*(one(op) for op in batch))
         await check_invariants(db)
     # Whatever is still held can always be settled or released.
-    for hold in holds:
+    for hold in taken:
         async with db.transaction() as session:
-            await balances.release(session, hold.reservation_id)
+            await holds.release(session, hold.reservation_id)
     await check_invariants(db)
     assert ops > 100
 
@@ -303,7 +302,7 @@ async def test_a_hold_lowers_the_cap_to_what_is_affordable(db: Database) -> None
 async def test_usage_beyond_the_hold_is_capped_and_recorded(db: Database) -> None:
     await top_up(db, 1, 10_000)
     hold = await reserve(db, 1, 100, 200, policy())
-    settled = await in_tx(db, lambda s: balances.settle(s, hold.reservation_id, PRICING, 150, 400))
+    settled = await in_tx(db, lambda s: holds.settle(s, hold.reservation_id, PRICING, 150, 400))
     assert (settled.charged, settled.uncharged) == (300, 250)
     async with db.read() as session:
         row = await session.scalar(select(TokenTransaction).where(TokenTransaction.kind == "usage"))
@@ -320,12 +319,12 @@ async def test_expired_holds_are_swept(db: Database) -> None:
     await top_up(db, 1, 10_000)
     short = policy(lease_seconds=10)
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    stale = await in_tx(db, lambda s: balances.reserve(s, 1, PRICING, 10, 100, short, now=past))
+    stale = await in_tx(db, lambda s: holds.reserve(s, 1, PRICING, 10, 100, short, now=past))
     live = await reserve(db, 1, 10, 100, policy())
     assert await sweep_once(db, InProcessBroker()) == 1
     async with db.read() as session:
         states = {r.id: r.state for r in (await session.scalars(select(Reservation))).all()}
     assert states == {stale.reservation_id: "released", live.reservation_id: "held"}
     with pytest.raises(Conflict):
-        await in_tx(db, lambda s: balances.settle(s, stale.reservation_id, PRICING, 1, 1))
+        await in_tx(db, lambda s: holds.settle(s, stale.reservation_id, PRICING, 1, 1))
     await check_invariants(db)

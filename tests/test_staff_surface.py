@@ -42,8 +42,7 @@ SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "allDialogs": ("{ allDialogs { edges { node { id userId } } } }", {}),
     "auditLogs": ("{ auditLogs { edges { node { id action } } } }", {}),
     "usageStats": (
-        '{ usageStats(from: "2026-03-01", to: "2026-03-03", groupBy: DAY) '
-        "{ total { requests } } }",
+        '{ usageStats(from: "2026-03-01", to: "2026-03-03", groupBy: DAY) { total { requests } } }',
         {},
     ),
     "createModel": (

@@ -19,7 +19,7 @@ from llm_gateway.schema.types.money import (
 )
 from llm_gateway.schema.types.pagination import Connection
 from llm_gateway.schema.types.user import BalanceType, UserAccount
-from llm_gateway.services import balances, notifications, reports
+from llm_gateway.services import balances, ledger, notifications, reports
 from llm_gateway.services.patch import UNSET
 
 
@@ -32,7 +32,7 @@ async def transactions(
     """The caller's ledger, newest first."""
     ctx = info.context
     async with ctx.services.db.read() as session:
-        page = await balances.list_transactions(
+        page = await ledger.list_transactions(
             session,
             ctx.principal.user_id,
             first=first,
@@ -62,7 +62,7 @@ async def user_transactions(
     ctx = info.context
     since, until = reports.date_bounds(from_, to)
     async with ctx.services.db.read() as session:
-        page = await balances.list_transactions(
+        page = await ledger.list_transactions(
             session,
             user_id,
             first=first,
@@ -108,7 +108,7 @@ async def _change(
 ) -> BalanceChangePayload:
     ctx = info.context
     async with ctx.services.db.transaction() as session:
-        change = await balances.change_balance(
+        change = await ledger.change_balance(
             session,
             ctx.actor(),
             data.user_id,
@@ -142,7 +142,7 @@ async def set_balance_limits(info: Info, input: SetBalanceLimitsInput) -> UserAc
     """Set or remove a user's daily and monthly token limits (staff; audited)."""
     ctx = info.context
     async with ctx.services.db.transaction() as session:
-        await balances.set_limits(
+        await ledger.set_limits(
             session,
             ctx.actor(),
             input.user_id,

@@ -29,9 +29,10 @@ from llm_gateway.errors import (
 )
 from llm_gateway.providers.base import ProviderRequest
 from llm_gateway.providers.tokens import count_text
-from llm_gateway.services import balances, catalog, dialogs
-from llm_gateway.services.balances import MoneyPolicy, Pricing, Settlement
+from llm_gateway.services import catalog, dialogs, holds
+from llm_gateway.services.balances import MoneyPolicy
 from llm_gateway.services.context import fit_context, history_before
+from llm_gateway.services.holds import Pricing, Settlement
 from llm_gateway.services.params import PROVIDER_RANGES, GenerationParams, validate_params
 
 logger = logging.getLogger("llm_gateway.chat")
@@ -219,7 +220,7 @@ async def _start_answer(
     # the dialog). The hold is taken before this transaction writes the dialog, so an
     # answer settling while the next message is sent cannot deadlock with it.
     try:
-        hold = await balances.reserve(
+        hold = await holds.reserve(
             session,
             dialog.user_id,
             Pricing.of(model),
@@ -450,7 +451,7 @@ async def finish(session: AsyncSession, job: GenerationJob, outcome: Outcome) ->
     )
     if produced:
         try:
-            settlement = await balances.settle(
+            settlement = await holds.settle(
                 session,
                 job.reservation_id,
                 outcome.pricing,
@@ -464,7 +465,7 @@ async def finish(session: AsyncSession, job: GenerationJob, outcome: Outcome) ->
             # The hold was swept (its lease lapsed): nothing is left to charge against.
             logger.error("hold %s was released before settlement", job.reservation_id)
     else:
-        await balances.release(session, job.reservation_id, now=now)
+        await holds.release(session, job.reservation_id, now=now)
     message.status = outcome.status
     message.content = outcome.text
     message.model_name = outcome.model_name
@@ -531,14 +532,14 @@ async def recover_orphan(
         if message_id is not None
         else None
     )
-    reservation = await balances.locked_reservation(session, reservation_id)
+    reservation = await holds.locked_reservation(session, reservation_id)
     if reservation.state != "held":
         return None
     mine = instance_id is not None and reservation.instance_id == instance_id
     if stale_only and reservation.expires_at >= now and not mine:
         return None  # its generation renewed the lease meanwhile: alive after all
     if message is None or message.status != "streaming":
-        await balances.release(session, reservation_id, now=now)
+        await holds.release(session, reservation_id, now=now)
         return reservation.user_id, message.dialog_id if message else None
     model = await session.scalar(select(Model).where(Model.name == message.model_name))
     pricing = (

@@ -22,7 +22,7 @@ from typing import Any
 from llm_gateway.db.engine import Database
 from llm_gateway.providers.base import ErrorKind, Provider, ProviderError, TextDelta, Usage
 from llm_gateway.providers.registry import ProviderRegistry
-from llm_gateway.services import balances, chat, notifications
+from llm_gateway.services import balances, chat, holds, notifications
 from llm_gateway.services.chat import GenerationJob, Outcome, Target
 from llm_gateway.services.events import Broker
 from llm_gateway.settings import Settings
@@ -344,7 +344,7 @@ class GenerationManager:
             async with self._db.transaction() as session:
                 await chat.save_partial(session, running.job.message_id, running.text)
                 if renew:
-                    await balances.renew_lease(session, running.job.reservation_id, self._policy)
+                    await holds.renew_lease(session, running.job.reservation_id, self._policy)
         except Exception:  # a missed flush only widens what a crash could lose
             logger.exception("could not save partial text of %s", running.job.message_id)
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from llm_gateway.db.engine import Database
-from llm_gateway.services import balances, chat, notifications
+from llm_gateway.services import chat, holds, notifications
 from llm_gateway.services.events import Broker
 from llm_gateway.services.generation import dialog_channel
 
@@ -20,7 +20,7 @@ async def sweep_once(db: Database, broker: Broker, *, instance_id: str | None = 
     that was saved, or the hold is released. Returns how many were recovered.
     """
     async with db.read() as session:
-        expired = await balances.expired_holds(session, instance_id=instance_id)
+        expired = await holds.expired_holds(session, instance_id=instance_id)
     recovered = 0
     for reservation_id in expired:
         async with db.transaction() as session:
