@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from llm_gateway.app import create_app
 from llm_gateway.db.models import Dialog, Message, Model
-from llm_gateway.services import chat, dialogs
+from llm_gateway.services import chat, dialogs, outcomes
 from llm_gateway.services.balances import MoneyPolicy
 from llm_gateway.services.chat import Overrides
 from llm_gateway.services.generation import dialog_channel
@@ -338,7 +338,7 @@ async def test_restart_recovers_orphaned_generations(database_url: str, openai: 
                     policy=policy,
                     instance_id="worker-1",
                 )
-                await chat.save_partial(session, result.assistant_message.id, text)
+                await outcomes.save_partial(session, result.assistant_message.id, text)
             sent.append(result.assistant_message.id)  # never launched: the process "died"
         assert (await money(first)).held > 0
     # The same instance starts again and finds its orphans.

@@ -21,7 +21,7 @@ from llm_gateway.schema.types.events import (
     SendMessagePayload,
 )
 from llm_gateway.schema.types.user import BalanceType
-from llm_gateway.services import balances, chat, dialogs
+from llm_gateway.services import balances, chat, dialogs, outcomes
 from llm_gateway.services import message_events as streams
 from llm_gateway.services.chat import Overrides, SendResult
 from llm_gateway.services.generation import dialog_channel
@@ -158,9 +158,11 @@ async def _stop(ctx: Context, message_id: uuid.UUID, dialog_id: uuid.UUID) -> No
             pass
     # Nobody runs it: finish it here as cancelled.
     async with services.db.transaction() as session:
-        reservation_id = await chat.held_reservation_of(session, message_id)
+        reservation_id = await outcomes.held_reservation_of(session, message_id)
         if reservation_id is not None:
-            await chat.recover_orphan(session, reservation_id, status="cancelled", stale_only=False)
+            await outcomes.recover_orphan(
+                session, reservation_id, status="cancelled", stale_only=False
+            )
 
 
 async def message_events(info: Info, dialog_id: uuid.UUID) -> AsyncGenerator[MessageEvent, None]:

@@ -4,7 +4,7 @@ For each job the manager calls the provider (with retries and backoff before the
 token, then the fallback model), publishes every delta with a sequence number, saves the
 partial text periodically, and finishes exactly once: settled or released, the message in
 an honest final state, then one terminal event. Cancellation, timeouts and shutdown all
-end in ``finish``; a crash is recovered later by the sweeper (``chat.recover_orphan``).
+end in ``finish``; a crash is recovered later by the sweeper (``outcomes.recover_orphan``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from typing import Any
 from llm_gateway.db.engine import Database
 from llm_gateway.providers.base import ErrorKind, Provider, ProviderError, TextDelta, Usage
 from llm_gateway.providers.registry import ProviderRegistry
-from llm_gateway.services import balances, chat, holds, notifications
-from llm_gateway.services.chat import GenerationJob, Outcome, Target
+from llm_gateway.services import balances, holds, notifications, outcomes
+from llm_gateway.services.chat import GenerationJob, Target
 from llm_gateway.services.events import Broker
+from llm_gateway.services.outcomes import Outcome
 from llm_gateway.settings import Settings
 
 logger = logging.getLogger("llm_gateway.generation")
@@ -342,7 +343,7 @@ class GenerationManager:
     async def _save_partial(self, running: _Running, *, renew: bool) -> None:
         try:
             async with self._db.transaction() as session:
-                await chat.save_partial(session, running.job.message_id, running.text)
+                await outcomes.save_partial(session, running.job.message_id, running.text)
                 if renew:
                     await holds.renew_lease(session, running.job.reservation_id, self._policy)
         except Exception:  # a missed flush only widens what a crash could lose
@@ -379,7 +380,7 @@ class GenerationManager:
         for attempt in range(3):
             try:
                 async with self._db.transaction() as session:
-                    message = await chat.finish(session, job, outcome)
+                    message = await outcomes.finish(session, job, outcome)
                 break
             except Exception:
                 logger.exception("finishing %s failed (attempt %d)", job.message_id, attempt + 1)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from llm_gateway.db.engine import Database
-from llm_gateway.services import chat, holds, notifications
+from llm_gateway.services import holds, notifications, outcomes
 from llm_gateway.services.events import Broker
 from llm_gateway.services.generation import dialog_channel
 
@@ -24,7 +24,7 @@ async def sweep_once(db: Database, broker: Broker, *, instance_id: str | None = 
     recovered = 0
     for reservation_id in expired:
         async with db.transaction() as session:
-            result = await chat.recover_orphan(session, reservation_id, instance_id=instance_id)
+            result = await outcomes.recover_orphan(session, reservation_id, instance_id=instance_id)
         if result is None:
             continue
         recovered += 1
@@ -32,7 +32,7 @@ async def sweep_once(db: Database, broker: Broker, *, instance_id: str | None = 
         await notifications.balance_changed(broker, user_id, "released")
         if dialog_id is not None:
             async with db.read() as session:
-                message_id = await chat.message_of_reservation(session, reservation_id)
+                message_id = await outcomes.message_of_reservation(session, reservation_id)
             if message_id is not None:
                 await broker.publish(
                     dialog_channel(dialog_id),

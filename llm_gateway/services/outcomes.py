@@ -1,0 +1,205 @@
+"""How a generation ends: settle or release its hold and store the answer's final state.
+
+The ``GenerationManager`` finishes every generation here, in one transaction; the sweeper
+and ``cancelGeneration`` use ``recover_orphan`` for generations no process runs any more.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from llm_gateway.db.base import utcnow
+from llm_gateway.db.models import Dialog, Message, Model, Reservation
+from llm_gateway.errors import (
+    Conflict,
+    NotFound,
+)
+from llm_gateway.providers.tokens import count_text
+from llm_gateway.services import holds
+from llm_gateway.services.chat import GenerationJob
+from llm_gateway.services.holds import Pricing, Settlement
+
+logger = logging.getLogger("llm_gateway.chat")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a generation ended, as the runner saw it."""
+
+    status: str  # complete | failed | cancelled | interrupted
+    text: str
+    model_name: str
+    provider: str
+    pricing: Pricing
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    ttft_ms: int | None = None
+    total_ms: int | None = None
+
+
+async def finish(session: AsyncSession, job: GenerationJob, outcome: Outcome) -> Message:
+    """Settle or release the hold and store the message's final state, in one transaction.
+
+    Charged: provider usage when reported, else counted; nothing when no output was
+    produced (a failure before the first token). Idempotent: a message that already left
+    ``streaming`` is returned unchanged.
+    """
+    message = await session.scalar(
+        select(Message).where(Message.id == job.message_id).with_for_update()
+    )
+    if message is None:
+        raise NotFound("Message not found.", id=str(job.message_id))
+    if message.status != "streaming":
+        return message
+    now = utcnow()
+    produced = bool(outcome.text) or outcome.completion_tokens is not None
+    settlement: Settlement | None = None
+    prompt_tokens = (
+        outcome.prompt_tokens if outcome.prompt_tokens is not None else job.prompt_tokens
+    )
+    completion_tokens = (
+        outcome.completion_tokens
+        if outcome.completion_tokens is not None
+        else count_text(outcome.text, outcome.provider)
+        if outcome.text
+        else 0
+    )
+    if produced:
+        try:
+            settlement = await holds.settle(
+                session,
+                job.reservation_id,
+                outcome.pricing,
+                prompt_tokens,
+                completion_tokens,
+                message_id=job.message_id,
+                dialog_id=job.dialog_id,
+                now=now,
+            )
+        except Conflict:
+            # The hold was swept (its lease lapsed): nothing is left to charge against.
+            logger.error("hold %s was released before settlement", job.reservation_id)
+    else:
+        await holds.release(session, job.reservation_id, now=now)
+    message.status = outcome.status
+    message.content = outcome.text
+    message.model_name = outcome.model_name
+    message.prompt_tokens = prompt_tokens if produced else message.prompt_tokens
+    message.completion_tokens = completion_tokens if produced else 0
+    message.charged_tokens = settlement.charged if settlement else 0
+    message.cost_usd = settlement.cost_usd if settlement else None
+    message.error_code = outcome.error_code
+    message.error_message = outcome.error_message
+    message.ttft_ms = outcome.ttft_ms
+    message.total_ms = outcome.total_ms
+    message.completed_at = now
+    await session.execute(
+        update(Dialog)
+        .where(Dialog.id == job.dialog_id)
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.flush()
+    return message
+
+
+async def save_partial(session: AsyncSession, message_id: uuid.UUID, text: str) -> None:
+    """Persist the text streamed so far (periodically, so a crash loses little)."""
+    await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == "streaming")
+        .values(content=text)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def held_reservation_of(session: AsyncSession, message_id: uuid.UUID) -> uuid.UUID | None:
+    return await session.scalar(
+        select(Reservation.id).where(
+            Reservation.message_id == message_id,
+            Reservation.state == "held",
+        )
+    )
+
+
+async def recover_orphan(
+    session: AsyncSession,
+    reservation_id: uuid.UUID,
+    *,
+    status: str = "interrupted",
+    stale_only: bool = True,
+    instance_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[int, uuid.UUID | None] | None:
+    """Finish a generation no process is running any more, charged for what was saved.
+
+    ``interrupted`` when its process died (the sweeper: only holds whose lease expired, or
+    that ``instance_id`` took before it restarted), ``cancelled`` when a user stops one
+    nobody runs. Returns (user id, dialog id) when something was finished, else None.
+    """
+    now = now or utcnow()
+    # Lock order as in ``finish``: the message, then the reservation, then the balance.
+    message_id = await session.scalar(
+        select(Reservation.message_id).where(Reservation.id == reservation_id)
+    )
+    message = (
+        await session.scalar(select(Message).where(Message.id == message_id).with_for_update())
+        if message_id is not None
+        else None
+    )
+    reservation = await holds.locked_reservation(session, reservation_id)
+    if reservation.state != "held":
+        return None
+    mine = instance_id is not None and reservation.instance_id == instance_id
+    if stale_only and reservation.expires_at >= now and not mine:
+        return None  # its generation renewed the lease meanwhile: alive after all
+    if message is None or message.status != "streaming":
+        await holds.release(session, reservation_id, now=now)
+        return reservation.user_id, message.dialog_id if message else None
+    model = await session.scalar(select(Model).where(Model.name == message.model_name))
+    pricing = (
+        Pricing.of(model)
+        if model
+        else Pricing(message.model_name or "", Decimal(1), Decimal(1), Decimal(0), Decimal(0))
+    )
+    job = GenerationJob(
+        message_id=message.id,
+        dialog_id=message.dialog_id,
+        user_id=message.user_id,
+        reservation_id=reservation_id,
+        prompt_tokens=message.prompt_tokens or 0,
+        targets=(),
+    )
+    await finish(
+        session,
+        job,
+        Outcome(
+            status=status,
+            text=message.content,
+            model_name=message.model_name or "",
+            provider=model.provider if model else "mock",
+            pricing=pricing,
+            error_code="CANCELLED" if status == "cancelled" else "INTERRUPTED",
+            error_message="Stopped at the user's request."
+            if status == "cancelled"
+            else "The server stopped before the answer was finished.",
+        ),
+    )
+    return message.user_id, message.dialog_id
+
+
+async def message_of_reservation(
+    session: AsyncSession, reservation_id: uuid.UUID
+) -> uuid.UUID | None:
+    return await session.scalar(
+        select(Reservation.message_id).where(Reservation.id == reservation_id)
+    )
