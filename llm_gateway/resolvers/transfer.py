@@ -9,14 +9,14 @@ from strawberry.scalars import JSON
 from llm_gateway.schema.context import Info
 from llm_gateway.schema.inputs import ImportDialogsInput
 from llm_gateway.schema.types.transfer import ImportDialogsResult
-from llm_gateway.services import transfer
+from llm_gateway.services import export, transfer
 
 
 async def export_dialogs(info: Info, ids: list[uuid.UUID] | None = None) -> JSON:
     """The caller's live dialogs (all, or these) with their messages, oldest first."""
     ctx = info.context
     async with ctx.services.db.read() as session:
-        payload = await transfer.export_dialogs(session, ctx.principal.user_id, ids)
+        payload = await export.export_dialogs(session, ctx.principal.user_id, ids)
     return JSON(payload)
 
 
