@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.services import export, transfer
+from llm_gateway.services import export as export_service
+from llm_gateway.services import transfer
 from llm_gateway.settings import Settings
 from tests.conftest import make_settings
 from tests.factories import add_message, create_dialog
@@ -182,13 +183,13 @@ async def test_an_export_too_large_asks_for_ids(
     gql: GraphQLClient, app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trip, _ = await seed(gql, app)
-    monkeypatch.setattr(export, "MAX_EXPORT_DIALOGS", 1)
+    monkeypatch.setattr(export_service, "MAX_EXPORT_DIALOGS", 1)
     result = await gql(EXPORT)
     assert result.codes == ["VALIDATION_FAILED"]
     assert "ids" in result.errors[0]["message"]
     assert len((await export(gql, [trip]))["dialogs"]) == 1
 
-    monkeypatch.setattr(export, "MAX_EXPORT_MESSAGES", 3)
+    monkeypatch.setattr(export_service, "MAX_EXPORT_MESSAGES", 3)
     assert (await gql(EXPORT, {"ids": [trip]})).codes == ["VALIDATION_FAILED"]
 
 
