@@ -522,3 +522,25 @@ async def test_sending_while_the_previous_answer_settles_never_fails(
     assert {a.status for a in answers} == {"complete"}
     state = await assert_exact(app)
     assert len(state.usage_rows) == 15
+
+
+async def test_deltas_are_coalesced_but_the_first_is_not_delayed(
+    gql: GraphQLClient, app: Any, openai: OpenAIFake
+) -> None:
+    scenario = Scenario(text="".join(f"t{i} " for i in range(120)), chunks=120, chunk_delay=0.002)
+    openai.script(scenario)
+    dialog_id = await new_dialog(gql, model="gpt-4-turbo")
+    deltas: list[dict[str, Any]] = []
+    async with app.state.services.broker.subscribe(dialog_channel(dialog_id)) as events:
+        sent = (await send(gql, dialog_id, "Count")).ok()["sendMessage"]
+        async for event in events:
+            if event["type"] == "delta":
+                deltas.append(event)
+            if event["type"] in ("completed", "failed"):
+                break
+    answer = await finished(app, sent["assistantMessage"]["id"])
+    assert answer.content == scenario.text
+    assert "".join(d["text"] for d in deltas) == scenario.text
+    assert deltas[0]["text"] == scenario.pieces()[0]  # sent alone, at once
+    assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
+    assert len(deltas) < len(scenario.pieces()) / 2  # 25 ms windows over ~0.3 s of tokens

@@ -54,6 +54,7 @@ class _Running:
     job: GenerationJob
     task: asyncio.Task[None] | None = None
     parts: list[str] = field(default_factory=list)
+    unpublished: int = 0  # trailing parts not yet sent to subscribers (coalescing)
     seq: int = 0
     stop_reason: str | None = None  # "cancel" or "shutdown" when we stop it ourselves
     current: Target | None = None
@@ -62,6 +63,16 @@ class _Running:
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    @property
+    def published_text(self) -> str:
+        """What subscribers have been sent, through delta ``seq``."""
+        return "".join(self.parts[: len(self.parts) - self.unpublished])
+
+    def take_unpublished(self) -> str:
+        text = "".join(self.parts[len(self.parts) - self.unpublished :])
+        self.unpublished = 0
+        return text
 
 
 class _FailedAfterOutput(Exception):
@@ -175,7 +186,7 @@ class GenerationManager:
                     # subscriber drops the deltas it already has through ``seq``.
                     await self._publish(
                         running,
-                        {"type": "snapshot", "seq": running.seq, "text": running.text},
+                        {"type": "snapshot", "seq": running.seq, "text": running.published_text},
                     )
 
     # -- one generation ----------------------------------------------------------------------
@@ -298,6 +309,8 @@ class GenerationManager:
         usage: Usage | None = None
         last_flush = time.monotonic()
         last_renew = last_flush
+        last_publish = last_flush
+        coalesce = settings.delta_coalesce_ms / 1000
         first = True
         try:
             while True:
@@ -327,11 +340,14 @@ class GenerationManager:
                     if not running.parts:
                         timing["ttft"] = _ms_since(started)
                     running.parts.append(event.text)
-                    running.seq += 1
-                    await self._publish(
-                        running, {"type": "delta", "seq": running.seq, "text": event.text}
-                    )
+                    running.unpublished += 1
                     now = time.monotonic()
+                    # The first delta goes out at once; later ones are coalesced, so a fast
+                    # stream costs one broker message (and one event per subscriber) per
+                    # interval instead of one per token.
+                    if running.seq == 0 or now - last_publish >= coalesce:
+                        await self._publish_deltas(running)
+                        last_publish = now
                     if now - last_flush >= settings.generation_flush_seconds:
                         renew = now - last_renew >= self._policy.lease.total_seconds() / 3
                         await self._save_partial(running, renew=renew)
@@ -339,6 +355,13 @@ class GenerationManager:
                         last_renew = now if renew else last_renew
         finally:
             await _close(stream)
+
+    async def _publish_deltas(self, running: _Running) -> None:
+        """Send the text not yet sent as one numbered delta."""
+        text = running.take_unpublished()
+        if text:
+            running.seq += 1
+            await self._publish(running, {"type": "delta", "seq": running.seq, "text": text})
 
     async def _save_partial(self, running: _Running, *, renew: bool) -> None:
         try:
@@ -377,6 +400,7 @@ class GenerationManager:
 
     async def _finish(self, running: _Running, outcome: Outcome) -> None:
         job = running.job
+        await self._publish_deltas(running)  # the last coalesced text before the end
         for attempt in range(3):
             try:
                 async with self._db.transaction() as session:
