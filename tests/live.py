@@ -15,12 +15,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -28,6 +34,7 @@ from websockets.typing import Subprotocol
 
 from llm_gateway.app import create_app
 from llm_gateway.settings import Settings
+from tests.support import TEST_SECRET
 
 GRAPHQL_TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 STARTUP_TIMEOUT_SECONDS = 15.0
@@ -219,3 +226,80 @@ async def graphql_socket(
         if init:
             await client.init(payload)
         yield client
+
+
+GATEWAY = Path(sys.executable).with_name("llm-gateway")
+PROCESS_STARTUP_SECONDS = 30.0
+_SCRUBBED_ENV = (
+    "SQL_",
+    "DJANGO_",
+    "JWT_",
+    "OPENAI_",
+    "ANTHROPIC_",
+    "GIGACHAT_",
+    "REDIS_",
+    "DATABASE_",
+)
+
+
+@asynccontextmanager
+async def gateway_process(workdir: Path, **env: str) -> AsyncIterator[LiveServer]:
+    """``llm-gateway serve`` in its own process (as in production) until the block ends.
+
+    ``env`` is added to a copy of this process's environment stripped of the gateway's
+    own variables; the test secret and DEBUG off are set unless given. On exit the server
+    gets SIGTERM and must shut down cleanly, with no traceback in its output.
+    """
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    values = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_ENV)}
+    values.update(DJANGO_SECRET_KEY=TEST_SECRET, DEBUG="false", LOG_LEVEL="WARNING")
+    values.update(env)
+    log = workdir / "server.log"
+    with log.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            str(GATEWAY),
+            "serve",
+            "--port",
+            str(port),
+            cwd=workdir,
+            env=values,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    live = LiveServer("127.0.0.1", port)
+    try:
+        await _wait_ready(live, process, log)
+        yield live
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT_SECONDS):
+                code = await process.wait()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise
+        output = await asyncio.to_thread(log.read_text)
+        # uvicorn shuts down gracefully, then re-raises SIGTERM: -15 is a clean exit.
+        assert code in (0, -signal.SIGTERM), output
+        assert "Traceback" not in output, output
+
+
+async def _wait_ready(live: LiveServer, process: asyncio.subprocess.Process, log: Path) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PROCESS_STARTUP_SECONDS
+    async with httpx.AsyncClient(base_url=live.base_url) as client:
+        while loop.time() < deadline:
+            if process.returncode is not None:
+                output = await asyncio.to_thread(log.read_text)
+                raise AssertionError(f"the server exited: {output}")
+            try:
+                if (await client.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)  # polling a starting process: nothing to wait on
+    raise AssertionError("the server did not become ready in time")

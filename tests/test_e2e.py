@@ -6,12 +6,6 @@ broker), the OpenAI fake plays the provider; the test speaks HTTP and graphql-tr
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +15,9 @@ import pytest
 
 from tests.conftest import REDIS_URL
 from tests.fakes import DEFAULT_OPENAI_KEY, OpenAIFake, Scenario, fake_openai
-from tests.live import LiveServer, graphql_socket
-from tests.support import TEST_SECRET, token
+from tests.live import LiveServer, gateway_process, graphql_socket
+from tests.support import token
 
-GATEWAY = Path(sys.executable).with_name("llm-gateway")
-STARTUP_SECONDS = 30.0
 EVENTS = """subscription($dialogId: UUID!) {
   messageEvents(dialogId: $dialogId) {
     __typename
@@ -40,13 +32,6 @@ EVENTS = """subscription($dialogId: UUID!) {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def openai() -> AsyncIterator[OpenAIFake]:
     async with fake_openai() as fake:
@@ -57,67 +42,14 @@ async def openai() -> AsyncIterator[OpenAIFake]:
 async def server(
     database_url: str, openai: OpenAIFake, redis_available: str, tmp_path: Path
 ) -> AsyncIterator[LiveServer]:
-    port = _free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("SQL_", "DJANGO_", "JWT_", "OPENAI_", "REDIS_", "DATABASE_"))
-    }
-    env.update(
+    async with gateway_process(
+        tmp_path,
         DATABASE_URL=database_url,
-        DJANGO_SECRET_KEY=TEST_SECRET,
         REDIS_URL=REDIS_URL,
         OPENAI_API_KEY=DEFAULT_OPENAI_KEY,
         OPENAI_BASE_URL=openai.base_url,
-        DEBUG="false",
-        LOG_LEVEL="WARNING",
-    )
-    log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = await asyncio.create_subprocess_exec(
-            str(GATEWAY),
-            "serve",
-            "--port",
-            str(port),
-            cwd=tmp_path,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    live = LiveServer("127.0.0.1", port)
-    try:
-        await _wait_healthy(live, process, log)
+    ) as live:
         yield live
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(20):
-                code = await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise
-        output = await asyncio.to_thread(log.read_text)
-        # uvicorn shuts down gracefully, then re-raises SIGTERM: -15 is a clean exit.
-        assert code in (0, -signal.SIGTERM), output
-        assert "Traceback" not in output, output
-
-
-async def _wait_healthy(live: LiveServer, process: asyncio.subprocess.Process, log: Path) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_SECONDS
-    async with httpx.AsyncClient(base_url=live.base_url) as client:
-        while loop.time() < deadline:
-            if process.returncode is not None:
-                output = await asyncio.to_thread(log.read_text)
-                raise AssertionError(f"the server exited: {output}")
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the server did not become ready in time")
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)

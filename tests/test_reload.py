@@ -8,11 +8,6 @@ instances cache settings for an hour here, so only that notice can explain a qui
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,89 +21,30 @@ from sqlalchemy.pool import NullPool
 
 from tests.conftest import REDIS_URL
 from tests.fakes import DEFAULT_OPENAI_KEY, OpenAIFake, fake_openai
-from tests.support import TEST_SECRET, token
+from tests.live import gateway_process
+from tests.support import token
 
-GATEWAY = Path(sys.executable).with_name("llm-gateway")
-STARTUP_SECONDS = 30.0
 FOLLOW_SECONDS = 1.0  # what the issue promises
 GIVE_UP_SECONDS = 10.0  # how long the polling looks before it reports a failure
 POLL_SECONDS = 0.01
 USER = 42
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @asynccontextmanager
 async def gateway(database_url: str, openai_base_url: str, workdir: Path) -> AsyncIterator[str]:
-    """``llm-gateway serve`` in its own process until the block ends; yields its base URL."""
-    await asyncio.to_thread(workdir.mkdir)
-    port = _free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("SQL_", "DJANGO_", "JWT_", "OPENAI_", "REDIS_", "DATABASE_"))
-    }
-    env.update(
+    """``llm-gateway serve`` in its own process until the block ends; yields its base URL.
+
+    A long credentials cache: only the broker's notice can explain a change arriving fast.
+    """
+    async with gateway_process(
+        workdir,
         DATABASE_URL=database_url,
-        DJANGO_SECRET_KEY=TEST_SECRET,
         REDIS_URL=REDIS_URL,
         OPENAI_API_KEY=DEFAULT_OPENAI_KEY,
         OPENAI_BASE_URL=openai_base_url,
         CONFIG_CACHE_SECONDS="3600",
-        DEBUG="false",
-        LOG_LEVEL="WARNING",
-    )
-    log = workdir / "server.log"
-    with log.open("wb") as sink:
-        process = await asyncio.create_subprocess_exec(
-            str(GATEWAY),
-            "serve",
-            "--port",
-            str(port),
-            cwd=workdir,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        await _wait_ready(base_url, process, log)
-        yield base_url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(20):
-                code = await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise
-        output = await asyncio.to_thread(log.read_text)
-        # uvicorn shuts down gracefully, then re-raises SIGTERM: -15 is a clean exit.
-        assert code in (0, -signal.SIGTERM), output
-        assert "Traceback" not in output, output
-
-
-async def _wait_ready(base_url: str, process: asyncio.subprocess.Process, log: Path) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_SECONDS
-    async with httpx.AsyncClient(base_url=base_url) as client:
-        while loop.time() < deadline:
-            if process.returncode is not None:
-                output = await asyncio.to_thread(log.read_text)
-                raise AssertionError(f"the server exited: {output}")
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the server did not become ready in time")
+    ) as live:
+        yield live.base_url
 
 
 class Instance:
