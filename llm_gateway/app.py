@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -53,6 +53,7 @@ from llm_gateway.settings import Settings
 logger = logging.getLogger("llm_gateway")
 
 REQUEST_ID_HEADER = "x-request-id"
+REDIS_MAX_CONNECTIONS = 200
 
 
 class RequestIdMiddleware:
@@ -131,7 +132,17 @@ def create_app(settings: Settings) -> Starlette:
             max_overflow=settings.db_max_overflow,
         )
         db = Database(engine)
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        # A blocking pool: under a burst, callers wait for a connection instead of failing
+        # with "Too many connections" (which would fail generations mid-stream).
+        redis = (
+            Redis.from_pool(  # the client owns the pool and closes it
+                BlockingConnectionPool.from_url(
+                    settings.redis_url, max_connections=REDIS_MAX_CONNECTIONS, timeout=10
+                )
+            )
+            if settings.redis_url
+            else None
+        )
         broker: Broker = RedisBroker(redis) if redis is not None else InProcessBroker()
         sweeper: asyncio.Task[None] | None = None
         watcher: asyncio.Task[None] | None = None
