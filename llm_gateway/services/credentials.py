@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llm_gateway.providers.registry import Credentials, CredentialSource
+from llm_gateway.providers.registry import Credentials
 from llm_gateway.settings import Settings
 
 
@@ -23,13 +23,3 @@ def settings_credentials(settings: Settings) -> Credentials:
         gigachat_auth_url=settings.gigachat_auth_url,
         gigachat_verify_ssl=settings.gigachat_verify_ssl,
     )
-
-
-def credentials_from_settings(settings: Settings) -> CredentialSource:
-    """Settings only (no staff overrides): for tools that run without a database."""
-    credentials = settings_credentials(settings)
-
-    async def source() -> Credentials:
-        return credentials
-
-    return source
