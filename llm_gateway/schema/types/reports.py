@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from decimal import Decimal
@@ -43,21 +44,9 @@ class StaffDialogType(DialogType):
 
     @staticmethod
     def from_row(row: db.Dialog) -> StaffDialogType:
-        return StaffDialogType(
-            id=row.id,
-            title=row.title,
-            system_prompt=row.system_prompt,
-            temperature=row.temperature,
-            top_p=row.top_p,
-            max_tokens=row.max_tokens,
-            stop=row.stop,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            model_id=row.model_id,
-            agent_id=row.agent_id,
-            user_id=row.user_id,
-            deleted_at=row.deleted_at,
-        )
+        base = DialogType.from_row(row)
+        shared = {f.name: getattr(base, f.name) for f in dataclasses.fields(base) if f.init}
+        return StaffDialogType(**shared, user_id=row.user_id, deleted_at=row.deleted_at)
 
 
 @strawberry.type
