@@ -3,11 +3,8 @@ it at once (models are read per request; cached credentials are dropped on notic
 
 from __future__ import annotations
 
-from typing import Any
-
-from strawberry.types.maybe import Some
-
 from llm_gateway.schema.context import Info
+from llm_gateway.schema.inputs import patch_value
 from llm_gateway.schema.inputs_catalog import (
     CreateAgentInput,
     CreateModelInput,
@@ -21,18 +18,10 @@ from llm_gateway.schema.types.catalog import (
     DeletedAgent,
     DeletedModel,
     ModelType,
-    Provider,
     ReloadModelsPayload,
 )
 from llm_gateway.services import agents_admin, models_admin
 from llm_gateway.services.params import GenerationParams
-from llm_gateway.services.patch import UNSET
-
-
-def _patch(value: Some[Any] | None) -> Any:
-    if value is None:
-        return UNSET
-    return value.value.value if isinstance(value.value, Provider) else value.value
 
 
 async def create_model(info: Info, input: CreateModelInput) -> ModelType:
@@ -61,18 +50,18 @@ async def create_model(info: Info, input: CreateModelInput) -> ModelType:
 async def update_model(info: Info, input: UpdateModelInput) -> ModelType:
     ctx = info.context
     patch = models_admin.ModelPatch(
-        display_name=_patch(input.display_name),
-        provider=_patch(input.provider),
-        upstream_model=_patch(input.upstream_model),
-        context_window=_patch(input.context_window),
-        max_output_tokens=_patch(input.max_output_tokens),
-        prompt_price_per_1k=_patch(input.prompt_price_per_1k),
-        completion_price_per_1k=_patch(input.completion_price_per_1k),
-        prompt_weight=_patch(input.prompt_weight),
-        completion_weight=_patch(input.completion_weight),
-        enabled=_patch(input.enabled),
-        is_default=_patch(input.is_default),
-        fallback_model=_patch(input.fallback_model),
+        display_name=patch_value(input.display_name),
+        provider=patch_value(input.provider),
+        upstream_model=patch_value(input.upstream_model),
+        context_window=patch_value(input.context_window),
+        max_output_tokens=patch_value(input.max_output_tokens),
+        prompt_price_per_1k=patch_value(input.prompt_price_per_1k),
+        completion_price_per_1k=patch_value(input.completion_price_per_1k),
+        prompt_weight=patch_value(input.prompt_weight),
+        completion_weight=patch_value(input.completion_weight),
+        enabled=patch_value(input.enabled),
+        is_default=patch_value(input.is_default),
+        fallback_model=patch_value(input.fallback_model),
     )
     async with ctx.services.db.transaction() as session:
         row = await models_admin.update_model(session, ctx.actor(), input.name, patch)
@@ -128,14 +117,14 @@ async def create_agent(info: Info, input: CreateAgentInput) -> AgentType:
 async def update_agent(info: Info, input: UpdateAgentInput) -> AgentType:
     ctx = info.context
     patch = agents_admin.AgentPatch(
-        name=_patch(input.name),
-        description=_patch(input.description),
-        system_prompt=_patch(input.system_prompt),
-        model=_patch(input.model),
-        temperature=_patch(input.temperature),
-        top_p=_patch(input.top_p),
-        max_tokens=_patch(input.max_tokens),
-        enabled=_patch(input.enabled),
+        name=patch_value(input.name),
+        description=patch_value(input.description),
+        system_prompt=patch_value(input.system_prompt),
+        model=patch_value(input.model),
+        temperature=patch_value(input.temperature),
+        top_p=patch_value(input.top_p),
+        max_tokens=patch_value(input.max_tokens),
+        enabled=patch_value(input.enabled),
     )
     async with ctx.services.db.transaction() as session:
         row = await agents_admin.update_agent(

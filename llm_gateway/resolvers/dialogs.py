@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
-
-from strawberry.types.maybe import Some
 
 from llm_gateway.schema.context import Info
-from llm_gateway.schema.inputs import CreateDialogInput, DeleteDialogInput, UpdateDialogInput
+from llm_gateway.schema.inputs import (
+    CreateDialogInput,
+    DeleteDialogInput,
+    UpdateDialogInput,
+    patch_value,
+)
 from llm_gateway.schema.types.chat import DeletedDialog, DialogType, MessageType
 from llm_gateway.schema.types.pagination import Connection
 from llm_gateway.services import dialogs
 from llm_gateway.services.params import GenerationParams
-from llm_gateway.services.patch import UNSET
 
 
 async def dialog_list(
@@ -80,21 +81,17 @@ async def create_dialog(info: Info, input: CreateDialogInput) -> DialogType:
     return DialogType.from_row(row)
 
 
-def _patch_value(value: Some[Any] | None) -> Any:
-    return UNSET if value is None else value.value
-
-
 async def update_dialog(info: Info, input: UpdateDialogInput) -> DialogType:
     ctx = info.context
     patch = dialogs.DialogPatch(
-        title=_patch_value(input.title),
-        model=_patch_value(input.model),
-        agent_id=_patch_value(input.agent_id),
-        system_prompt=_patch_value(input.system_prompt),
-        temperature=_patch_value(input.temperature),
-        top_p=_patch_value(input.top_p),
-        max_tokens=_patch_value(input.max_tokens),
-        stop=_patch_value(input.stop),
+        title=patch_value(input.title),
+        model=patch_value(input.model),
+        agent_id=patch_value(input.agent_id),
+        system_prompt=patch_value(input.system_prompt),
+        temperature=patch_value(input.temperature),
+        top_p=patch_value(input.top_p),
+        max_tokens=patch_value(input.max_tokens),
+        stop=patch_value(input.stop),
     )
     async with ctx.services.db.transaction() as session:
         row = await dialogs.update_dialog(

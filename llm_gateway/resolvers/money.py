@@ -10,7 +10,12 @@ import strawberry
 
 from llm_gateway.errors import Forbidden
 from llm_gateway.schema.context import Info
-from llm_gateway.schema.inputs import AdjustBalanceInput, SetBalanceLimitsInput, TopUpBalanceInput
+from llm_gateway.schema.inputs import (
+    AdjustBalanceInput,
+    SetBalanceLimitsInput,
+    TopUpBalanceInput,
+    patch_value,
+)
 from llm_gateway.schema.types.money import (
     BalanceChangePayload,
     BalanceEvent,
@@ -20,7 +25,6 @@ from llm_gateway.schema.types.money import (
 from llm_gateway.schema.types.pagination import Connection
 from llm_gateway.schema.types.user import BalanceType, UserAccount
 from llm_gateway.services import balances, ledger, notifications, reports
-from llm_gateway.services.patch import UNSET
 
 
 async def transactions(
@@ -146,8 +150,8 @@ async def set_balance_limits(info: Info, input: SetBalanceLimitsInput) -> UserAc
             session,
             ctx.actor(),
             input.user_id,
-            daily_limit=UNSET if input.daily_limit is None else input.daily_limit.value,
-            monthly_limit=(UNSET if input.monthly_limit is None else input.monthly_limit.value),
+            daily_limit=patch_value(input.daily_limit),
+            monthly_limit=patch_value(input.monthly_limit),
             policy=ctx.services.policy,
         )
         view = await balances.balance_of(session, input.user_id, ctx.services.policy)

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
+from typing import Any
 
 import strawberry
+from strawberry.types.maybe import Some
+
+from llm_gateway.services.patch import UNSET
+
+
+def patch_value(value: Some[Any] | None) -> Any:
+    """A ``Maybe`` input as a service patch field: absent is UNSET, an enum its value."""
+    if value is None:
+        return UNSET
+    return value.value.value if isinstance(value.value, enum.Enum) else value.value
 
 
 @strawberry.input
