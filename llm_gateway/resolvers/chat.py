@@ -189,13 +189,16 @@ async def message_events_of(
             yield MessageDelta(message_id=event.message_id, seq=event.seq, text=event.text)
             continue
         # A fresh session per event, closed before yielding: a subscription holds none.
-        async with services.db.transaction() as session:
-            row = await chat.owned_message(session, user_id, event.message_id)
-            view = (
-                await balances.balance_of(session, user_id, services.policy)
-                if isinstance(event, streams.Completed)
-                else None
-            )
+        # Only a completion reads the balance (which may open the account, hence a
+        # writing transaction); the other events only read the message.
+        view: balances.BalanceView | None = None
+        if isinstance(event, streams.Completed):
+            async with services.db.transaction() as session:
+                row = await chat.owned_message(session, user_id, event.message_id)
+                view = await balances.balance_of(session, user_id, services.policy)
+        else:
+            async with services.db.read() as session:
+                row = await chat.owned_message(session, user_id, event.message_id)
         yield _typed(event, row, view)
 
 
