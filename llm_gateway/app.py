@@ -23,13 +23,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from llm_gateway.admin import Backend, build_admin
 from llm_gateway.auth import TokenVerifier
 from llm_gateway.db.engine import Database, make_engine
 from llm_gateway.db.migrate import assert_at_head
@@ -123,6 +124,7 @@ async def readyz(request: Request) -> Response:
 def create_app(settings: Settings) -> Starlette:
     """Build the application; configuration errors surface here, before serving."""
     secret = settings.jwt_secret()
+    admin = build_admin(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -176,6 +178,9 @@ def create_app(settings: Settings) -> Starlette:
         )
         generations = GenerationManager(db, broker, registry, settings)
         instance_id = settings.instance_id or f"{socket.gethostname()}:{os.getpid()}"
+        backend = Backend(
+            settings.backend_auth_url, settings.backend_users_url, settings.backend_timeout_seconds
+        )
         try:
             await assert_at_head(engine)
             limits = Limits.of(settings, await load_overrides())
@@ -200,6 +205,8 @@ def create_app(settings: Settings) -> Starlette:
                 refresh_config=refresh_config,
                 redis=redis,
             )
+            admin.state.services = app.state.services
+            admin.state.backend = backend
             # Holds this instance took before a restart are orphans now.
             await sweep_once(db, broker, instance_id=instance_id)
             sweeper = asyncio.create_task(
@@ -220,6 +227,7 @@ def create_app(settings: Settings) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
             await registry.aclose()
+            await backend.aclose()
             await broker.close()
             if redis is not None:
                 await redis.aclose()
@@ -251,6 +259,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *rest_routes,
+            Mount("/admin", admin),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=600)
     backend_auth_url: str = "http://localhost:8000/api/v1/login/"
     backend_users_url: str = "http://localhost:8000/api/v1/users/"
+    backend_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    admin_session_seconds: int = Field(default=3600, ge=60)
 
     # Providers.
     openai_api_key: SecretStr | None = None

@@ -31,6 +31,8 @@ from sqlalchemy.engine import make_url
 from llm_gateway.app import create_app
 from llm_gateway.db import migrate
 from llm_gateway.settings import Settings
+from tests.admin_support import AdminClient
+from tests.fakes.omnimap_back import OmnimapBack, omnimap_back
 from tests.support import TEST_SECRET, GraphQLClient
 
 POSTGRES_URL = os.environ.get(
@@ -175,3 +177,49 @@ async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def gql(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
+
+
+STAFF_LOGIN = ("alice", "alice-password")
+"""A staff account of the fake omnimap-back (user 900); ``bob`` (901) is not staff."""
+
+
+@pytest.fixture
+async def omnimap() -> AsyncIterator[OmnimapBack]:
+    """A fake omnimap-back on loopback with a staff member and a plain user."""
+    async with omnimap_back() as fake:
+        fake.add(900, *STAFF_LOGIN, staff=True)
+        fake.add(901, "bob", "bob-password")
+        yield fake
+
+
+def admin_settings(database_url: str, omnimap: OmnimapBack, **overrides: Any) -> Settings:
+    return make_settings(
+        database_url,
+        backend_auth_url=omnimap.login_url,
+        backend_users_url=omnimap.users_url,
+        backend_timeout_seconds=2,
+        **overrides,
+    )
+
+
+@pytest.fixture
+async def admin_app(database_url: str, omnimap: OmnimapBack) -> AsyncIterator[Any]:
+    application = create_app(admin_settings(database_url, omnimap))
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def admin(admin_app: Any) -> AsyncIterator[AdminClient]:
+    """A signed-out browser of the admin UI (https, so Secure cookies are kept)."""
+    transport = httpx.ASGITransport(app=admin_app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://gateway.test") as client:
+        yield AdminClient(client)
+
+
+@pytest.fixture
+async def staff_admin(admin: AdminClient) -> AdminClient:
+    """The admin UI, signed in as the fake's staff member."""
+    response = await admin.login(*STAFF_LOGIN)
+    assert response.status_code == 303, response.text
+    return admin

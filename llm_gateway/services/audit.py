@@ -16,7 +16,8 @@ SECRET_MASK = "••••••"
 class Actor:
     """Who did it, from where: the staff member and the request they sent."""
 
-    user_id: int
+    user_id: int | None
+    """None only for an attempt by someone unknown (a failed admin sign-in)."""
     ip_address: str | None = None
     user_agent: str | None = None
     request_id: str | None = None

@@ -1,0 +1,62 @@
+"""Reading posted form fields into typed values; a bad value raises ValidationFailed
+naming the field, which the page shows next to the form (values kept)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+
+from llm_gateway.errors import ValidationFailed
+
+
+def text(form: Mapping[str, str], name: str, label: str) -> str:
+    value = form.get(name, "")
+    if not value:
+        raise ValidationFailed(f"{label} is required.", field=name)
+    return value
+
+
+def optional_text(form: Mapping[str, str], name: str) -> str | None:
+    return form.get(name) or None
+
+
+def whole(form: Mapping[str, str], name: str, label: str) -> int:
+    raw = form.get(name, "").replace(",", "").replace("_", "").replace(" ", "")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationFailed(f"{label} must be a whole number.", field=name) from None
+
+
+def optional_whole(form: Mapping[str, str], name: str, label: str) -> int | None:
+    return whole(form, name, label) if form.get(name) else None
+
+
+def decimal(form: Mapping[str, str], name: str, label: str) -> Decimal:
+    try:
+        value = Decimal(form.get(name, "").replace(",", "."))
+    except InvalidOperation:
+        raise ValidationFailed(f"{label} must be a number.", field=name) from None
+    if not value.is_finite():
+        raise ValidationFailed(f"{label} must be a number.", field=name)
+    return value
+
+
+def optional_float(form: Mapping[str, str], name: str, label: str) -> float | None:
+    if not form.get(name):
+        return None
+    return float(decimal(form, name, label))
+
+
+def checked(form: Mapping[str, str], name: str) -> bool:
+    return form.get(name) == "on"
+
+
+def optional_date(raw: str | None, label: str) -> dt.date | None:
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(f"{label} must be a date (YYYY-MM-DD).") from None

@@ -1,0 +1,5 @@
+"""Stub."""
+
+from starlette.routing import Route
+
+routes: list[Route] = []
