@@ -193,13 +193,13 @@ async def omnimap() -> AsyncIterator[OmnimapBack]:
 
 
 def admin_settings(database_url: str, omnimap: OmnimapBack, **overrides: Any) -> Settings:
-    return make_settings(
-        database_url,
-        backend_auth_url=omnimap.login_url,
-        backend_users_url=omnimap.users_url,
-        backend_timeout_seconds=2,
+    values: dict[str, Any] = {
+        "backend_auth_url": omnimap.login_url,
+        "backend_users_url": omnimap.users_url,
+        "backend_timeout_seconds": 2,
         **overrides,
-    )
+    }
+    return make_settings(database_url, **values)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from llm_gateway.admin.views import (
     auth,
     dashboard,
     dialogs,
+    graphiql,
     models,
     settings_page,
     transactions,
@@ -73,6 +74,7 @@ def build_admin(settings: Settings) -> Starlette:
             *dialogs.routes,
             *settings_page.routes,
             *audit_log.routes,
+            *graphiql.routes,
             Mount(
                 "/static",
                 StaticFiles(directory=str(Path(__file__).parent / "static")),
