@@ -1,0 +1,205 @@
+"""The admin UI in a real browser: Debian's Chromium driven by Playwright.
+
+The gateway runs as a real server on loopback (PostgreSQL, as in production, DEBUG off),
+with the fake omnimap-back answering its logins. Every test leaves a screenshot in
+``test-artifacts/browser/`` (not committed). Chromium is found at ``CHROMIUM_PATH``
+(default Debian's ``/usr/bin/chromium``); without it these tests skip locally and fail
+under ``.ci/run`` (which installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from llm_gateway.services import catalog, reports
+from tests.conftest import REQUIRE_SERVICES, STAFF_LOGIN, admin_settings
+from tests.fakes.omnimap_back import OmnimapBack
+from tests.live import LiveServer, live_server
+
+pytestmark = pytest.mark.postgres_only
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not HAVE_CHROMIUM:
+        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        if REQUIRE_SERVICES:
+            pytest.fail(message)
+        pytest.skip(message)
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def server(database_url: str, omnimap: OmnimapBack) -> AsyncIterator[LiveServer]:
+    async with live_server(admin_settings(database_url, omnimap)) as live:
+        yield live
+
+
+@pytest.fixture
+async def page(
+    browser: Browser, server: LiveServer, request: pytest.FixtureRequest
+) -> AsyncIterator[Page]:
+    context = await browser.new_context(base_url=server.base_url)
+    context.set_default_timeout(10_000)
+    tab = await context.new_page()
+    try:
+        yield tab
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", request.node.name)
+        await tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        await context.close()
+
+
+async def sign_in(page: Page, username: str, password: str) -> None:
+    await page.goto("/admin/")
+    await expect(page).to_have_url(re.compile(r"/admin/login"))
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def test_staff_signs_in_and_sees_the_dashboard(page: Page) -> None:
+    await sign_in(page, *STAFF_LOGIN)
+    await expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
+    await expect(page.get_by_role("status")).to_have_text("Signed in as alice.")
+    await expect(page.get_by_role("navigation", name="Sections")).to_be_visible()
+    # No answers yet: both per-day charts (empty days), the per-model chart says it is empty.
+    assert await page.locator("svg[role=img]").count() == 2
+    await expect(page.get_by_text("No model has answered in the last 30 days.")).to_be_visible()
+    cookies = await page.context.cookies()
+    session = next(c for c in cookies if c["name"] == "admin_session")
+    assert session["httpOnly"]
+    assert session["sameSite"] == "Lax"
+    assert session["secure"]
+
+
+WIDER_THAN_SCREEN = """() => {
+    const width = document.documentElement.clientWidth;
+    if (document.documentElement.scrollWidth <= width) return [];
+    const wide = [...document.querySelectorAll("body *")]
+        .filter((el) => el.getBoundingClientRect().right > width + 1)
+        .map((el) => `${el.tagName}.${el.className} ${el.getBoundingClientRect().right}`);
+    return [`page ${document.documentElement.scrollWidth}px wide`, ...wide.slice(0, 6)];
+}"""
+
+
+async def test_admin_pages_fit_a_phone(browser: Browser, server: LiveServer) -> None:
+    context = await browser.new_context(
+        base_url=server.base_url, viewport={"width": 390, "height": 844}, is_mobile=True
+    )
+    phone = await context.new_page()
+    try:
+        await sign_in(phone, *STAFF_LOGIN)
+        await expect(phone.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
+        for path in ("/admin/", "/admin/models"):
+            await phone.goto(path)
+            wide = await phone.evaluate(WIDER_THAN_SCREEN)
+            assert wide == [], f"{path} scrolls sideways on a phone: {wide}"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await phone.screenshot(path=str(ARTIFACTS / "phone_models.png"), full_page=True)
+    finally:
+        await context.close()
+
+
+async def test_keyboard_reaches_the_login_form(page: Page) -> None:
+    await page.goto("/admin/login")
+    await expect(page.get_by_label("Username")).to_be_focused()  # autofocus
+    await page.keyboard.type(STAFF_LOGIN[0])
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_label("Password")).to_be_focused()
+    await page.keyboard.type(STAFF_LOGIN[1])
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
+
+
+async def test_non_staff_login_is_refused(page: Page) -> None:
+    await sign_in(page, "bob", "bob-password")
+    await expect(page.get_by_role("alert")).to_contain_text("not a staff account")
+    await expect(page).to_have_url(re.compile(r"/admin/login"))
+    await page.goto("/admin/models")
+    await expect(page).to_have_url(re.compile(r"/admin/login\?next="))
+
+
+async def test_wrong_password_is_a_message_on_the_form(page: Page) -> None:
+    await sign_in(page, STAFF_LOGIN[0], "wrong")
+    await expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+    await expect(page.get_by_label("Username")).to_have_value(STAFF_LOGIN[0])
+
+
+async def test_model_edit_then_reload(page: Page, server: LiveServer) -> None:
+    await sign_in(page, *STAFF_LOGIN)
+    await page.get_by_role("link", name="Models", exact=True).click()
+    await page.get_by_role("link", name="gpt-4-turbo", exact=True).click()
+    await page.get_by_label("Completion price, USD per 1k").fill("0.025")
+    await page.get_by_label("Display name").fill("GPT-4 Turbo (edited)")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_have_text("Model gpt-4-turbo saved.")
+    row = page.locator("#model-gpt-4-turbo")
+    await expect(row).to_contain_text("GPT-4 Turbo (edited)")
+    await expect(row).to_contain_text("0.025")
+    await page.get_by_role("button", name="Reload models on every instance").click()
+    await expect(page.get_by_role("status")).to_contain_text("Reloaded")
+    services: Any = server.app.state.services
+    async with services.db.read() as session:
+        model = await catalog.get_model(session, "gpt-4-turbo", include_disabled=True)
+    assert str(model.completion_price_per_1k.normalize()) == "0.025"
+
+
+async def test_post_without_csrf_token_is_refused(page: Page, server: LiveServer) -> None:
+    await sign_in(page, *STAFF_LOGIN)
+    await page.goto("/admin/models")
+    # A form posted from elsewhere carries no token: strip it, then submit.
+    await page.evaluate(
+        """() => {
+            const form = document.querySelector('form[action="/admin/models/reload"]');
+            form.querySelector('input[name="csrf_token"]').remove();
+        }"""
+    )
+    await page.get_by_role("button", name="Reload models on every instance").click()
+    await expect(page.get_by_role("heading", name="Form expired")).to_be_visible()
+    await expect(page.get_by_text("security token is missing")).to_be_visible()
+    services: Any = server.app.state.services
+    async with services.db.read() as session:
+        reloads = await reports.list_audit_logs(
+            session,
+            first=10,
+            after=None,
+            actor_id=None,
+            action="model.reload",
+            resource_type=None,
+            resource_id=None,
+            since=None,
+            until=None,
+            max_page_size=10,
+        )
+    assert reloads.items == []  # refused before anything ran
+    # The same button with its token works.
+    await page.goto("/admin/models")
+    await page.get_by_role("button", name="Reload models on every instance").click()
+    await expect(page.get_by_role("status")).to_contain_text("Reloaded")
