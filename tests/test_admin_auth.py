@@ -19,7 +19,7 @@ from llm_gateway.services import reports
 from tests.admin_support import AdminClient, csrf_of, flashes
 from tests.conftest import STAFF_LOGIN, admin_settings
 from tests.fakes.omnimap_back import OmnimapBack
-from tests.support import GraphQLClient
+from tests.support import GraphQLClient, token
 
 
 async def _audit_actions(app: Any) -> list[tuple[str, int | None, Any]]:
@@ -248,3 +248,34 @@ async def test_graphiql_link_carries_the_staff_token(staff_admin: AdminClient) -
         "{ systemConfig { key } }", auth=headers["Authorization"]
     )
     assert result.errors == []
+
+
+async def test_development_token_login_only_in_debug(
+    database_url: str, omnimap: OmnimapBack, admin: AdminClient
+) -> None:
+    # DEBUG off (the admin fixture): there is no such form and no such endpoint.
+    page = await admin.get("/admin/login")
+    assert "Sign in with token" not in page.text
+    refused = await admin.http.post(
+        "/admin/login/token", data={"token": token(1, staff=True), "csrf_token": csrf_of(page.text)}
+    )
+    assert refused.status_code == 404
+
+    application = create_app(admin_settings(database_url, omnimap, debug=True))
+    async with LifespanManager(application), _client(application) as dev:
+        page = await dev.get("/admin/login")
+        assert "Sign in with token" in page.text
+        plain = await dev.http.post(
+            "/admin/login/token", data={"token": token(5), "csrf_token": csrf_of(page.text)}
+        )
+        assert plain.status_code == 403
+        assert "not a staff token" in await _login_error(plain)
+        signed_in = await dev.http.post(
+            "/admin/login/token",
+            data={"token": f"Bearer {token(5, staff=True)}", "csrf_token": csrf_of(page.text)},
+        )
+        assert signed_in.status_code == 303
+        assert (await dev.get("/admin/models")).status_code == 200
+        actions = await _audit_actions(application)
+    assert actions[0][:2] == ("admin.login", 5)
+    assert actions[1][:2] == ("admin.login_failed", 5)

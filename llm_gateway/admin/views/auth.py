@@ -58,6 +58,7 @@ def _login_form(
             "error": error,
             "username": username,
             "next": safe_back(request.query_params.get("next"), PREFIX + "/"),
+            "token_login": services_of(request).settings.debug,
         },
         status_code=status_code,
     )
@@ -128,6 +129,50 @@ async def login(request: Request) -> Response:
     return redirect(target)
 
 
+async def token_login(request: Request) -> Response:
+    """Development only (DEBUG): sign in with a staff access token, no omnimap-back needed.
+
+    ``./dev serve`` has no omnimap-back to ask; ``llm-gateway token --staff`` mints the token.
+    """
+    services = services_of(request)
+    if not services.settings.debug:
+        return render(
+            request,
+            "error.html",
+            {"title": "Not found", "message": "There is no such admin page."},
+            status_code=404,
+        )
+    form = await request.form()
+    if not csrf_ok(form.get("csrf_token"), str(request.session.get("login_csrf") or "")):
+        return _login_form(
+            request, error="The sign-in form expired. Please try again.", status_code=403
+        )
+    raw = str(form.get("token") or "").strip().removeprefix("Bearer ").strip()
+    try:
+        principal = services.verifier.verify(raw)
+    except Unauthenticated as exc:
+        await _audit_login(request, None, "admin.login_failed", {"reason": f"token: {exc.message}"})
+        return _login_form(
+            request, error=f"That token is not valid: {exc.message}", status_code=401
+        )
+    if not principal.is_staff:
+        await _audit_login(
+            request, principal.user_id, "admin.login_failed", {"reason": "token without is_staff"}
+        )
+        return _login_form(
+            request,
+            error="That token is not a staff token (mint one with --staff).",
+            status_code=403,
+        )
+    name = f"user {principal.user_id}"
+    start_session(request, principal.user_id, name, raw, principal.expires_at)
+    await _audit_login(
+        request, principal.user_id, "admin.login", {"username": name, "via": "token"}
+    )
+    flash(request, "ok", f"Signed in as {name} with a development token.")
+    return redirect(PREFIX + "/")
+
+
 async def _logout(request: Request, staff: Staff) -> Response:
     async with services_of(request).db.transaction() as session:
         await audit.record(
@@ -141,5 +186,6 @@ async def _logout(request: Request, staff: Staff) -> Response:
 routes = [
     Route("/login", login_page, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
+    Route("/login/token", token_login, methods=["POST"]),
     Route("/logout", staff_page(_logout), methods=["POST"]),
 ]
