@@ -106,7 +106,8 @@ def current_staff(request: Request) -> Staff | None:
 
 def flash(request: Request, kind: str, text: str) -> None:
     """A message shown once, on the next page (kind: ok | error)."""
-    request.session.setdefault("flash", []).append([kind, text])
+    # Reassigned, not appended in place: the session only saves keys that are set.
+    request.session["flash"] = [*request.session.get("flash", []), [kind, text]]
 
 
 def render(

@@ -28,6 +28,8 @@ from llm_gateway.services.patch import UNSET, Unset
 MAX_AMOUNT = 10**12
 MAX_REASON_LENGTH = 500
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
+KINDS = ("grant", "topup", "usage", "refund", "adjustment")
+"""Every kind of ledger row (the table's check constraint allows exactly these)."""
 
 # -- staff changes -----------------------------------------------------------------------
 
