@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from llm_gateway.services import catalog, reports
+from llm_gateway.services import balances, catalog, reports
 from tests.conftest import REQUIRE_SERVICES, STAFF_LOGIN, admin_settings
 from tests.fakes.omnimap_back import OmnimapBack
 from tests.live import LiveServer, live_server
@@ -203,3 +203,29 @@ async def test_post_without_csrf_token_is_refused(page: Page, server: LiveServer
     await page.goto("/admin/models")
     await page.get_by_role("button", name="Reload models on every instance").click()
     await expect(page.get_by_role("status")).to_contain_text("Reloaded")
+
+
+async def test_top_up_shows_in_ledger_and_balance(page: Page, server: LiveServer) -> None:
+    services: Any = server.app.state.services
+    async with services.db.transaction() as session:
+        await balances.ensure_account(session, 901, services.policy)  # bob has used the gateway
+    await sign_in(page, *STAFF_LOGIN)
+    await page.get_by_role("link", name="Users", exact=True).click()
+    await page.get_by_label("User id or username").fill("bob")
+    await page.keyboard.press("Enter")
+    await page.get_by_role("link", name=re.compile(r"^bob")).first.click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("bob")
+    before = int((await page.locator("#balance").inner_text()).replace(",", ""))
+    await page.get_by_label("Tokens to add").fill("2500")
+    await page.locator("#topup-reason").fill("Conference prize")
+    await page.get_by_role("button", name="Top up", exact=True).click()
+    await expect(page.get_by_role("status")).to_contain_text("2,500")
+    await expect(page.locator("#balance")).to_have_text(f"{before + 2500:,}")
+    newest = page.locator("table tbody tr").first
+    await expect(newest).to_contain_text("topup")
+    await expect(newest).to_contain_text("+2,500")
+    await expect(newest).to_contain_text("Conference prize")
+    await expect(newest).to_contain_text("alice")  # who did it, by name
+    async with services.db.read() as session:
+        view = await balances.balance_of(session, 901, services.policy)
+    assert view.balance == before + 2500
