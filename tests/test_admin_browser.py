@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from llm_gateway.services import balances, catalog, reports
+from llm_gateway.services import balances, catalog, config, reports
 from tests.conftest import REQUIRE_SERVICES, STAFF_LOGIN, admin_settings
 from tests.fakes.omnimap_back import OmnimapBack
 from tests.live import LiveServer, live_server
@@ -229,3 +229,49 @@ async def test_top_up_shows_in_ledger_and_balance(page: Page, server: LiveServer
     async with services.db.read() as session:
         view = await balances.balance_of(session, 901, services.policy)
     assert view.balance == before + 2500
+
+
+async def test_secret_is_masked_after_saving(page: Page, server: LiveServer) -> None:
+    secret = "sk-live-0123456789abcdefSECRET"
+    await sign_in(page, *STAFF_LOGIN)
+    await page.get_by_role("link", name="Settings", exact=True).click()
+    card = page.locator("#setting-OPENAI_API_KEY")
+    await card.get_by_label("Value for OPENAI_API_KEY").fill(secret)
+    await card.get_by_role("button", name="Save OPENAI_API_KEY").click()
+    await expect(page.get_by_role("status")).to_be_visible()
+    card = page.locator("#setting-OPENAI_API_KEY")
+    await expect(card.locator(".setting-value")).to_be_visible()
+    shown = await card.locator(".setting-value").inner_text()
+    assert secret not in shown
+    assert secret not in await page.content()  # not in any attribute either
+    # Rotating replaces it, still masked; the gateway uses the new value.
+    await card.get_by_label("New value (rotate) for OPENAI_API_KEY").fill(secret + "-2")
+    await card.get_by_role("button", name="Rotate OPENAI_API_KEY").click()
+    await expect(page.get_by_role("status")).to_be_visible()
+    assert secret not in await page.content()
+    services: Any = server.app.state.services
+    async with services.db.read() as session:
+        stored = await config.overrides(session, services.cipher)
+    assert stored["OPENAI_API_KEY"] == secret + "-2"
+
+
+async def test_every_admin_page_fits_a_phone(browser: Browser, server: LiveServer) -> None:
+    context = await browser.new_context(
+        base_url=server.base_url, viewport={"width": 390, "height": 844}, is_mobile=True
+    )
+    phone = await context.new_page()
+    try:
+        await sign_in(phone, *STAFF_LOGIN)
+        for path in (
+            "/admin/agents",
+            "/admin/users",
+            "/admin/users/900",
+            "/admin/transactions",
+            "/admin/dialogs",
+            "/admin/audit",
+            "/admin/settings",
+        ):
+            await phone.goto(path)
+            assert await phone.evaluate(WIDER_THAN_SCREEN) == [], path
+    finally:
+        await context.close()
