@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -154,36 +154,41 @@ async def lock_account(session: AsyncSession, user_id: int, policy: MoneyPolicy)
 
 
 async def _used_since(
-    session: AsyncSession, user_ids: list[int], since: dt.datetime
-) -> dict[int, int]:
-    """Tokens each user spent since ``since``: usage charges net of refunds."""
+    session: AsyncSession, user_ids: list[int], month: dt.datetime, day: dt.datetime
+) -> dict[int, tuple[int, int]]:
+    """Tokens each user spent this month and today (usage net of refunds), in one statement.
+
+    The day always lies inside the month, so one range scan serves both sums.
+    """
+    today = case((TokenTransaction.created_at >= day, TokenTransaction.amount), else_=0)
     rows = await session.execute(
-        select(TokenTransaction.user_id, func.sum(TokenTransaction.amount))
+        select(TokenTransaction.user_id, func.sum(TokenTransaction.amount), func.sum(today))
         .where(
             TokenTransaction.user_id.in_(user_ids),
             TokenTransaction.kind.in_(("usage", "refund")),
-            TokenTransaction.created_at >= since,
+            TokenTransaction.created_at >= month,
         )
         .group_by(TokenTransaction.user_id)
     )
-    return {user_id: -int(total or 0) for user_id, total in rows}
+    return {user_id: (-int(monthly or 0), -int(daily or 0)) for user_id, monthly, daily in rows}
 
 
 async def _windows_many(
     session: AsyncSession, accounts: list[Balance], policy: MoneyPolicy, now: dt.datetime
 ) -> list[tuple[Window, Window]]:
-    """The day and month windows of each account, in two statements."""
+    """The day and month windows of each account, in one statement."""
     day, next_day, month, next_month = windows_at(now, policy.zone)
-    ids = [a.user_id for a in accounts]
-    monthly_used = await _used_since(session, ids, month)
-    daily_used = await _used_since(session, ids, day)
-    return [
-        (
-            Window("daily", a.daily_limit, daily_used.get(a.user_id, 0), day, next_day),
-            Window("monthly", a.monthly_limit, monthly_used.get(a.user_id, 0), month, next_month),
+    used = await _used_since(session, [a.user_id for a in accounts], month, day)
+    windows = []
+    for a in accounts:
+        monthly_used, daily_used = used.get(a.user_id, (0, 0))
+        windows.append(
+            (
+                Window("daily", a.daily_limit, daily_used, day, next_day),
+                Window("monthly", a.monthly_limit, monthly_used, month, next_month),
+            )
         )
-        for a in accounts
-    ]
+    return windows
 
 
 async def windows_of(
