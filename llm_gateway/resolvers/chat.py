@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
-from llm_gateway.errors import ValidationFailed
+from llm_gateway.errors import NotFound, ValidationFailed
 from llm_gateway.schema.context import Context, Info
 from llm_gateway.schema.inputs import CancelGenerationInput, RegenerateInput, SendMessageInput
 from llm_gateway.schema.types.chat import MessageType
@@ -25,6 +26,7 @@ from llm_gateway.services import balances, chat, dialogs, outcomes
 from llm_gateway.services import message_events as streams
 from llm_gateway.services.chat import Overrides, SendResult
 from llm_gateway.services.generation import dialog_channel
+from llm_gateway.services.message_wire import message_payload
 from llm_gateway.services.params import GenerationParams
 
 if TYPE_CHECKING:
@@ -40,7 +42,7 @@ async def _launch(ctx: Context, result: SendResult) -> SendMessagePayload:
     if result.job is not None:
         await services.broker.publish(
             dialog_channel(assistant.dialog_id),
-            {"type": "started", "messageId": str(assistant.id)},
+            {"type": "started", "messageId": str(assistant.id), "row": message_payload(assistant)},
         )
         services.generations.launch(result.job)
     elif result.refusal is not None:
@@ -51,6 +53,7 @@ async def _launch(ctx: Context, result: SendResult) -> SendMessagePayload:
                 "messageId": str(assistant.id),
                 "code": result.refusal.code,
                 "message": result.refusal.message,
+                "row": message_payload(assistant),
             },
         )
         refusal = result.refusal
@@ -188,15 +191,22 @@ async def message_events_of(
         if isinstance(event, streams.Delta):
             yield MessageDelta(message_id=event.message_id, seq=event.seq, text=event.text)
             continue
-        # A fresh session per event, closed before yielding: a subscription holds none.
-        # Only a completion reads the balance (which may open the account, hence a
-        # writing transaction); the other events only read the message.
+        # Events carry their message; only one from an older instance or the sweeper
+        # needs it read back. A fresh session per read, closed before yielding: a
+        # subscription holds none. A completion reads the balance, which for a user the
+        # gateway already knows needs no writing transaction.
+        row = event.final if isinstance(event, streams.Failed) else event.message
         view: balances.BalanceView | None = None
         if isinstance(event, streams.Completed):
-            async with services.db.transaction() as session:
-                row = await chat.owned_message(session, user_id, event.message_id)
-                view = await balances.balance_of(session, user_id, services.policy)
-        else:
+            if row is not None:
+                async with services.db.read() as session:
+                    with contextlib.suppress(NotFound):
+                        view = await balances.existing_balance(session, user_id, services.policy)
+            if row is None or view is None:
+                async with services.db.transaction() as session:
+                    row = row or await chat.owned_message(session, user_id, event.message_id)
+                    view = await balances.balance_of(session, user_id, services.policy)
+        elif row is None:
             async with services.db.read() as session:
                 row = await chat.owned_message(session, user_id, event.message_id)
         yield _typed(event, row, view)

@@ -25,6 +25,7 @@ from llm_gateway.providers.registry import ProviderRegistry
 from llm_gateway.services import balances, holds, notifications, outcomes
 from llm_gateway.services.chat import GenerationJob, Target
 from llm_gateway.services.events import Broker
+from llm_gateway.services.message_wire import message_payload
 from llm_gateway.services.outcomes import Outcome
 from llm_gateway.settings import Settings
 
@@ -411,8 +412,9 @@ class GenerationManager:
                 if attempt == 2:
                     return  # the sweeper recovers it when the lease expires
                 await asyncio.sleep(0.2 * (attempt + 1))
+        # The finished row rides along, so subscribers need not read it back.
         if message.status == "complete":
-            await self._publish(running, {"type": "completed"})
+            await self._publish(running, {"type": "completed", "row": message_payload(message)})
         else:
             await self._publish(
                 running,
@@ -420,6 +422,7 @@ class GenerationManager:
                     "type": "failed",
                     "code": message.error_code or "FAILED",
                     "message": message.error_message or "",
+                    "row": message_payload(message),
                 },
             )
         await notifications.balance_changed(self._broker, job.user_id, "usage")

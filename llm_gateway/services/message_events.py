@@ -22,6 +22,7 @@ from llm_gateway.db.engine import Database
 from llm_gateway.db.models import Message
 from llm_gateway.services.events import Broker
 from llm_gateway.services.generation import dialog_channel
+from llm_gateway.services.message_wire import message_of
 
 SNAPSHOT_WAIT_SECONDS = 3.0
 
@@ -29,6 +30,8 @@ SNAPSHOT_WAIT_SECONDS = 3.0
 @dataclass(frozen=True, slots=True)
 class Started:
     message_id: uuid.UUID
+    message: Message | None = None
+    """The message as the event carried it (None: read it from the database)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,7 @@ class Delta:
 @dataclass(frozen=True, slots=True)
 class Completed:
     message_id: uuid.UUID
+    message: Message | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,7 @@ class Failed:
     message_id: uuid.UUID
     code: str
     message: str
+    final: Message | None = None
 
 
 MessageEvent = Started | Delta | Completed | Failed
@@ -158,15 +163,18 @@ def _translate(tracker: _Tracker, raw: dict[str, Any]) -> list[MessageEvent]:
     message_id = uuid.UUID(raw["messageId"])
     kind = raw.get("type")
     if kind == "started":
-        return [Started(message_id)] if tracker.started(message_id) else []
+        started = Started(message_id, message_of(raw.get("row")))
+        return [started] if tracker.started(message_id) else []
     if kind == "snapshot":
         return list(tracker.snapshot(message_id, int(raw["seq"]), str(raw["text"])))
     if kind == "delta":
         return list(tracker.delta(Delta(message_id, int(raw["seq"]), str(raw["text"]))))
     if kind == "completed":
-        return [Completed(message_id)] if tracker.finished(message_id) else []
+        completed = Completed(message_id, message_of(raw.get("row")))
+        return [completed] if tracker.finished(message_id) else []
     if kind == "failed":
         if tracker.finished(message_id):
-            return [Failed(message_id, str(raw.get("code", "")), str(raw.get("message", "")))]
+            code, text = str(raw.get("code", "")), str(raw.get("message", ""))
+            return [Failed(message_id, code, text, message_of(raw.get("row")))]
         return []
     return []
