@@ -47,7 +47,9 @@ def column_chart(
     """Vertical bars over time (one per day); x labels every ``every_nth_label`` bars."""
     width, height, left, bottom, top = 720, 240, 56, 28, 12
     plot_w, plot_h = width - left - 8, height - bottom - top
-    peak = _nice_max(max((bar.value for bar in bars), default=0))
+    # At least 0..4, so small counts still get whole-number grid lines.
+    peak = _nice_max(max((bar.value for bar in bars), default=0.0) or 0.0)
+    peak = max(peak, 4.0)
     slot = plot_w / max(len(bars), 1)
     parts = [
         f'<svg viewBox="0 0 {width} {height}" role="img" aria-labelledby="t-{chart_id}" '
