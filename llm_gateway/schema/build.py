@@ -8,7 +8,12 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
 from strawberry.permission import BasePermission
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
@@ -23,6 +28,7 @@ from llm_gateway.resolvers import me as me_resolvers
 from llm_gateway.resolvers import money as money_resolvers
 from llm_gateway.resolvers import reports as report_resolvers
 from llm_gateway.resolvers import transfer as transfer_resolvers
+from llm_gateway.schema.documents import CachedDocuments
 from llm_gateway.schema.extensions import (
     FreshLoaders,
     ShapeErrors,
@@ -191,10 +197,20 @@ class GatewaySchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> GatewaySchema:
+    """The schema with the operation limits of ``settings``.
+
+    The depth and alias rules are built here, once: each ``QueryDepthLimiter`` and
+    ``MaxAliasesLimiter`` makes a new rule class, and ``CachedDocuments`` keys validation
+    results by rule class, so rules made per operation would never hit the cache.
+    """
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+    ]
     extensions: list[Any] = [
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        CachedDocuments,
         ShapeErrors,
         FreshLoaders,
     ]
