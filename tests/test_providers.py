@@ -8,15 +8,22 @@ already streamed text when a stream breaks.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import uuid
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from llm_gateway.providers.anthropic import AnthropicProvider
 from llm_gateway.providers.base import (
@@ -43,6 +50,8 @@ from tests.fakes import (
     fake_gigachat,
     fake_openai,
 )
+from tests.fakes.base import Frame, ScriptedStream
+from tests.live import serve_asgi
 
 SHORT_READ_TIMEOUT = 0.2
 SYSTEM = "You are terse."
@@ -513,6 +522,123 @@ async def test_openai_leaves_unset_params_out(openai_fake: OpenAIFake) -> None:
     body = openai_fake.chat_requests[0].json
     assert body["max_tokens"] == 16
     assert not {"temperature", "top_p", "stop", "user"} & body.keys()
+
+
+# --- OpenAI's event stream as bytes (the adapter reads it itself) -------------------------
+
+
+class RawEventStreams:
+    """An OpenAI-compatible endpoint that sends exactly the frames a test scripts."""
+
+    def __init__(self) -> None:
+        self.bodies: deque[list[Frame]] = deque()
+        self.client_ports: list[int] = []
+        self.app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
+
+    async def _chat(self, request: Request) -> Response:
+        await request.body()
+        assert request.client is not None
+        self.client_ports.append(request.client.port)
+        return ScriptedStream(self.bodies.popleft())
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def raw_openai() -> AsyncIterator[tuple[RawEventStreams, OpenAIProvider]]:
+    streams = RawEventStreams()
+    async with serve_asgi(streams.app) as server:
+        provider = OpenAIProvider("sk-raw-0123456789abcdef", server.base_url + "/v1")
+        try:
+            yield streams, provider
+        finally:
+            await provider.aclose()
+
+
+def event(data: Any) -> bytes:
+    return f"data: {json.dumps(data)}\n\n".encode()
+
+
+def text_chunk(content: str, index: int = 0) -> bytes:
+    return event({"choices": [{"index": index, "delta": {"content": content}}]})
+
+
+FINISH = event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+USAGE = event({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}})
+DONE = b"data: [DONE]\n\n"
+
+
+async def test_openai_reads_the_event_stream_as_the_format_allows(
+    raw_openai: tuple[RawEventStreams, OpenAIProvider],
+) -> None:
+    streams, provider = raw_openai
+    first = {"choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}]}
+    streams.bodies.append(
+        [
+            Frame(b": keep-alive\r\n\r\n"),  # a comment, then an event without data
+            Frame(f"event: message\r\nid: 7\r\ndata: {json.dumps(first)}\r".encode()),
+            Frame(b"\n\r\n"),  # CRLF split across two reads
+            Frame(b'data: {"choices": [{"index": 0,\ndata:  "delta": {"content": "lo"}}]}\n\n'),
+            Frame(text_chunk("another choice", index=1)),
+            Frame(FINISH + USAGE + DONE),
+        ]
+    )
+
+    outcome = await consume(provider, BARE_REQUEST)
+
+    assert outcome.error is None
+    assert outcome.deltas == ["Hel", "lo"]
+    assert outcome.usage == [Usage(3, 2)]
+
+
+async def test_openai_reuses_its_connection_after_a_finished_stream(
+    raw_openai: tuple[RawEventStreams, OpenAIProvider],
+) -> None:
+    streams, provider = raw_openai
+    answer = [Frame(text_chunk("Hi") + FINISH + USAGE + DONE)]
+    streams.bodies.extend([answer, answer])
+
+    outcomes = [await consume(provider, BARE_REQUEST) for _ in range(2)]
+
+    assert [o.text for o in outcomes] == ["Hi", "Hi"]
+    assert len(set(streams.client_ports)) == 1
+
+
+async def test_openai_does_not_wait_for_a_body_left_open_after_done(
+    raw_openai: tuple[RawEventStreams, OpenAIProvider],
+) -> None:
+    streams, provider = raw_openai
+    streams.bodies.append([Frame(text_chunk("Hi") + FINISH + DONE), Frame(b": late\n\n", 60)])
+
+    async with asyncio.timeout(5):
+        outcome = await consume(provider, BARE_REQUEST)
+
+    assert outcome.error is None
+    assert outcome.text == "Hi"
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "says"),
+    [
+        (b"data: {not json\n\n", ErrorKind.UNAVAILABLE, "malformed response"),
+        (b"data: [1, 2]\n\n", ErrorKind.UNAVAILABLE, "malformed response"),
+        (
+            event({"error": {"type": "rate_limit_exceeded"}}),
+            ErrorKind.RATE_LIMITED,
+            "An error occurred during streaming",
+        ),
+    ],
+)
+async def test_openai_refuses_what_is_not_a_chunk(
+    raw_openai: tuple[RawEventStreams, OpenAIProvider], body: bytes, kind: ErrorKind, says: str
+) -> None:
+    streams, provider = raw_openai
+    streams.bodies.append([Frame(body), Frame(text_chunk("never read") + FINISH + DONE)])
+
+    outcome = await consume(provider, BARE_REQUEST)
+
+    assert outcome.deltas == []
+    assert outcome.error is not None
+    assert outcome.error.kind is kind
+    assert says in outcome.error.message
 
 
 # --- Anthropic ---------------------------------------------------------------------------
