@@ -17,8 +17,16 @@ from sqlalchemy.ext.asyncio import (
 
 
 def make_engine(url: URL | str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    """An engine tuned for the backend: pooled PostgreSQL, or SQLite in WAL mode."""
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    """An engine tuned for the backend: pooled PostgreSQL, or SQLite in WAL mode.
+
+    No ``pool_pre_ping``: on PostgreSQL it costs a round trip (BEGIN, an empty statement,
+    ROLLBACK) on every checkout, about seven per chat, to guard against a rare event. When
+    the server does drop connections (a restart, a failover), the unit of work that finds
+    out fails; SQLAlchemy sees a disconnect and invalidates the whole pool, so the next
+    checkouts connect afresh (``tests/test_engine.py``). SQLite has no server that could
+    drop a connection: a ping there would guard against nothing.
+    """
+    kwargs: dict[str, Any] = {}
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         kwargs["connect_args"] = {"timeout": 30}
