@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             )
         asyncio.run(_check_database(settings))
     app = create_app(settings)
+    _settle_heap()
     host = args.host or settings.host
     port = args.port or settings.port
     print(f"LLM Gateway on http://{host}:{port}/graphql (GraphiQL in a browser)", flush=True)
@@ -39,8 +41,25 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         ws="websockets-sansio",
+        # permessage-deflate would compress every frame of every subscription (answers
+        # arrive a few tokens per frame, which barely shrink) and keep a compressor and a
+        # decompressor alive per socket, idle or not.
+        ws_per_message_deflate=False,
     )
     return 0
+
+
+def _settle_heap() -> None:
+    """Take what start-up allocated out of the garbage collector's reach, collect less often.
+
+    The modules, the schema and the app live as long as the process, yet every full
+    collection walked them all again: ``gc.freeze()`` moves them to a permanent generation.
+    The young generation is then collected every 50,000 net allocations instead of 700: a
+    streamed token allocates many containers, and reference counting frees nearly all.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 async def _check_database(settings: Settings) -> None:
