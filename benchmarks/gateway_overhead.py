@@ -365,7 +365,7 @@ def main() -> None:
     parser.add_argument(
         "--variant",
         default="",
-        help="candidate changes to patch in (benchmarks.gateway_variants), e.g. documents,coalesce",
+        help="candidate changes to patch in (benchmarks.gateway_variants), e.g. tracemalloc",
     )
     parser.add_argument(
         "--no-deflate",
