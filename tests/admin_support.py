@@ -8,6 +8,9 @@ from typing import Any
 
 import httpx
 
+from llm_gateway.db.models import AuditLog
+from llm_gateway.services import reports
+
 CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 
 
@@ -45,3 +48,20 @@ class AdminClient:
         page = await self.http.get(page_path)
         assert page.status_code == 200, page.text
         return await self.http.post(action, data={"csrf_token": csrf_of(page.text), **fields})
+
+
+async def audit_entries(app: Any, **filters: Any) -> list[AuditLog]:
+    """The audit log newest first (up to 100), filtered as ``reports.list_audit_logs``
+    filters (``action``, ``actor_id``, ``resource_type``, ``resource_id``)."""
+    wanted: dict[str, Any] = {
+        "actor_id": None,
+        "action": None,
+        "resource_type": None,
+        "resource_id": None,
+        **filters,
+    }
+    async with app.state.services.db.read() as session:
+        page = await reports.list_audit_logs(
+            session, first=100, after=None, since=None, until=None, max_page_size=100, **wanted
+        )
+    return [row for _, row in page.items]

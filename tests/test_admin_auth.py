@@ -15,28 +15,15 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from llm_gateway.app import create_app
-from llm_gateway.services import reports
-from tests.admin_support import AdminClient, csrf_of, flashes
+from tests.admin_support import AdminClient, audit_entries, csrf_of, flashes
 from tests.conftest import STAFF_LOGIN, admin_settings
 from tests.fakes.omnimap_back import OmnimapBack
 from tests.support import GraphQLClient, token
 
 
 async def _audit_actions(app: Any) -> list[tuple[str, int | None, Any]]:
-    async with app.state.services.db.read() as session:
-        page = await reports.list_audit_logs(
-            session,
-            first=50,
-            after=None,
-            actor_id=None,
-            action=None,
-            resource_type="admin_session",
-            resource_id=None,
-            since=None,
-            until=None,
-            max_page_size=100,
-        )
-    return [(row.action, row.actor_id, row.after) for _, row in page.items]
+    rows = await audit_entries(app, resource_type="admin_session")
+    return [(row.action, row.actor_id, row.after) for row in rows]
 
 
 async def test_staff_signs_in_and_sees_the_dashboard(admin: AdminClient, admin_app: Any) -> None:
@@ -181,20 +168,7 @@ async def test_post_without_csrf_token_is_refused(staff_admin: AdminClient, admi
     assert "security token" in response.text
     forged = await staff_admin.http.post("/admin/models/reload", data={"csrf_token": "forged"})
     assert forged.status_code == 403
-    async with admin_app.state.services.db.read() as session:
-        page = await reports.list_audit_logs(
-            session,
-            first=10,
-            after=None,
-            actor_id=None,
-            action="model.reload",
-            resource_type=None,
-            resource_id=None,
-            since=None,
-            until=None,
-            max_page_size=10,
-        )
-    assert page.items == []
+    assert await audit_entries(admin_app, action="model.reload") == []
 
 
 async def test_logout_ends_the_session(staff_admin: AdminClient, admin_app: Any) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from llm_gateway.services import balances, catalog, config, reports
+from llm_gateway.services import balances, catalog, config
+from tests.admin_support import audit_entries
 from tests.conftest import REQUIRE_SERVICES, STAFF_LOGIN, admin_settings
 from tests.fakes.omnimap_back import OmnimapBack
 from tests.live import LiveServer, live_server
@@ -184,21 +185,8 @@ async def test_post_without_csrf_token_is_refused(page: Page, server: LiveServer
     await page.get_by_role("button", name="Reload models on every instance").click()
     await expect(page.get_by_role("heading", name="Form expired")).to_be_visible()
     await expect(page.get_by_text("security token is missing")).to_be_visible()
-    services: Any = server.app.state.services
-    async with services.db.read() as session:
-        reloads = await reports.list_audit_logs(
-            session,
-            first=10,
-            after=None,
-            actor_id=None,
-            action="model.reload",
-            resource_type=None,
-            resource_id=None,
-            since=None,
-            until=None,
-            max_page_size=10,
-        )
-    assert reloads.items == []  # refused before anything ran
+    # Refused before anything ran.
+    assert await audit_entries(server.app, action="model.reload") == []
     # The same button with its token works.
     await page.goto("/admin/models")
     await page.get_by_role("button", name="Reload models on every instance").click()

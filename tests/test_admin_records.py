@@ -13,8 +13,8 @@ import httpx
 from sqlalchemy import select, update
 
 from llm_gateway.db.models import Dialog, Message, SystemConfig, TokenTransaction
-from llm_gateway.services import audit, config, dialogs, reports
-from tests.admin_support import AdminClient, csrf_of, flashes
+from llm_gateway.services import audit, config, dialogs
+from tests.admin_support import AdminClient, audit_entries, csrf_of, flashes
 from tests.chat_support import assert_exact, finished, new_dialog, send
 from tests.factories import add_message, create_dialog, database_of
 from tests.fakes.omnimap_back import OmnimapBack
@@ -41,18 +41,8 @@ def _next_link(page: str, label: str = "Next page") -> str | None:
 
 async def _audit(app: Any, **filters: Any) -> list[tuple[str, int | None, str | None, Any]]:
     """(action, actor, resource id, before) of the audit entries, newest first."""
-    wanted: dict[str, Any] = {
-        "actor_id": None,
-        "action": None,
-        "resource_type": None,
-        "resource_id": None,
-        **filters,
-    }
-    async with database_of(app).read() as session:
-        page = await reports.list_audit_logs(
-            session, first=100, after=None, since=None, until=None, max_page_size=100, **wanted
-        )
-    return [(row.action, row.actor_id, row.resource_id, row.before) for _, row in page.items]
+    rows = await audit_entries(app, **filters)
+    return [(row.action, row.actor_id, row.resource_id, row.before) for row in rows]
 
 
 async def _message(app: Any, message_id: uuid.UUID) -> Message | None:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.services import balances, catalog, ledger, reports
+from llm_gateway.services import balances, catalog, ledger
 from llm_gateway.services.audit import Actor
 from llm_gateway.services.balances import BalanceView
-from tests.admin_support import AdminClient, csrf_of, flashes
+from tests.admin_support import AdminClient, audit_entries, csrf_of, flashes
 from tests.fakes.omnimap_back import OmnimapBack
 
 STAFF = Actor(user_id=900)
@@ -63,20 +63,7 @@ async def ledger_rows(app: Any, user_id: int) -> list[Any]:
 
 
 async def audit_rows(app: Any, action: str) -> list[Any]:
-    async with app.state.services.db.read() as session:
-        page = await reports.list_audit_logs(
-            session,
-            first=100,
-            after=None,
-            actor_id=None,
-            action=action,
-            resource_type=None,
-            resource_id=None,
-            since=None,
-            until=None,
-            max_page_size=100,
-        )
-    return [row for _, row in page.items]
+    return list(await audit_entries(app, action=action))
 
 
 async def assert_ledger_adds_up(app: Any, user_id: int) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -151,6 +151,27 @@ def safe_back(wanted: object, fallback: str) -> str:
     ):
         return wanted
     return fallback
+
+
+def page_links(
+    path: str,
+    filters: Mapping[str, str],
+    *,
+    after: str | None,
+    next_cursor: str | None,
+    anchor: str = "",
+) -> dict[str, str | None]:
+    """The pager's links: the next page with the same filters and, past the first page,
+    the first one (``next_url`` / ``first_url`` for the ``pager`` macro)."""
+
+    def url(params: Mapping[str, str]) -> str:
+        query = urlencode(params)
+        return path + (f"?{query}" if query else "") + (f"#{anchor}" if anchor else "")
+
+    return {
+        "next_url": url({**filters, "after": next_cursor}) if next_cursor else None,
+        "first_url": url(filters) if after else None,
+    }
 
 
 def csrf_ok(given: object, expected: str) -> bool:

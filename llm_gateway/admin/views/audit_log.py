@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from llm_gateway.admin import forms
 from llm_gateway.admin.views.users import page_size, user_id_in
-from llm_gateway.admin.web import Staff, render, services_of, staff_page, user_names
+from llm_gateway.admin.web import Staff, page_links, render, services_of, staff_page, user_names
 from llm_gateway.db.models import AuditLog
 from llm_gateway.errors import ValidationFailed
 from llm_gateway.services import reports
@@ -58,10 +58,6 @@ def _link(row: AuditLog) -> str | None:
         "model": f"/admin/models/{quote(rid)}/edit",
     }
     return pages.get(kind)
-
-
-def _url(params: dict[str, str]) -> str:
-    return "/admin/audit" + ("?" + urlencode(params) if params else "")
 
 
 async def _list(request: Request, staff: Staff) -> Response:
@@ -112,8 +108,7 @@ async def _list(request: Request, staff: Staff) -> Response:
             "entries": entries,
             "names": names,
             "error": error,
-            "next_url": _url({**filtered, "after": next_cursor}) if next_cursor else None,
-            "first_url": _url(filtered) if after else None,
+            **page_links("/admin/audit", filtered, after=after, next_cursor=next_cursor),
         },
         staff=staff,
         status_code=400 if error else 200,

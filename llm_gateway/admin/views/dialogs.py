@@ -8,7 +8,6 @@ The list is GraphQL's ``allDialogs`` (``reports.list_all_dialogs``), the message
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,6 +21,7 @@ from llm_gateway.admin.web import (
     confirm,
     flash,
     form_of,
+    page_links,
     redirect,
     render,
     services_of,
@@ -47,10 +47,6 @@ def _uuid_in(raw: object, what: str) -> uuid.UUID:
 
 def detail_path(dialog_id: uuid.UUID) -> str:
     return f"/admin/dialogs/{dialog_id}"
-
-
-def _list_url(params: dict[str, str]) -> str:
-    return "/admin/dialogs" + ("?" + urlencode(params) if params else "")
 
 
 def _dialog_label(dialog: Dialog, names: dict[int, str]) -> str:
@@ -124,8 +120,7 @@ async def _list(request: Request, staff: Staff) -> Response:
             "models": models,
             "names": names,
             "error": error,
-            "next_url": _list_url({**filtered, "after": next_cursor}) if next_cursor else None,
-            "first_url": _list_url(filtered) if after else None,
+            **page_links("/admin/dialogs", filtered, after=after, next_cursor=next_cursor),
         },
         staff=staff,
         status_code=400 if error else 200,
@@ -170,10 +165,7 @@ async def _detail(request: Request, staff: Staff) -> Response:
             "names": names,
             "error": error,
             "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-            "next_url": f"{path}?{urlencode({'after': next_cursor})}#messages"
-            if next_cursor
-            else None,
-            "first_url": f"{path}#messages" if after else None,
+            **page_links(path, {}, after=after, next_cursor=next_cursor, anchor="messages"),
         },
         staff=staff,
         status_code=400 if error else 200,

@@ -5,15 +5,13 @@ The same service call as GraphQL's ``userTransactions``.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from llm_gateway.admin import forms
 from llm_gateway.admin.views.users import page_size, user_id_in
-from llm_gateway.admin.web import Staff, backend_of, render, services_of, staff_page
+from llm_gateway.admin.web import Staff, backend_of, page_links, render, services_of, staff_page
 from llm_gateway.db.models import TokenTransaction
 from llm_gateway.errors import ValidationFailed
 from llm_gateway.services import ledger, reports
@@ -88,16 +86,11 @@ async def _list(request: Request, staff: Staff) -> Response:
             "rows": rows,
             "names": names,
             "error": error,
-            "next_url": _url({**filtered, "after": next_cursor}) if next_cursor else None,
-            "first_url": _url(filtered) if after else None,
+            **page_links("/admin/transactions", filtered, after=after, next_cursor=next_cursor),
         },
         staff=staff,
         status_code=400 if error else 200,
     )
-
-
-def _url(params: dict[str, str]) -> str:
-    return "/admin/transactions" + ("?" + urlencode(params) if params else "")
 
 
 routes = [Route("/transactions", staff_page(_list), methods=["GET"])]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +22,7 @@ from llm_gateway.admin.web import (
     confirm,
     flash,
     form_of,
+    page_links,
     redirect,
     render,
     services_of,
@@ -143,17 +143,16 @@ async def _list(request: Request, staff: Staff) -> Response:
             "max_matches": MAX_NAME_MATCHES,
             "names": names,
             "error": error,
-            "next_url": _list_url(query, next_cursor) if next_cursor else None,
-            "first_url": _list_url(query, None) if after else None,
+            **page_links(
+                "/admin/users",
+                {"q": query} if query else {},
+                after=after,
+                next_cursor=next_cursor,
+            ),
         },
         staff=staff,
         status_code=400 if error else 200,
     )
-
-
-def _list_url(query: str, after: str | None) -> str:
-    params = {key: value for key, value in (("q", query), ("after", after)) if value}
-    return "/admin/users" + ("?" + urlencode(params) if params else "")
 
 
 # -- one user --------------------------------------------------------------------------------
@@ -206,10 +205,7 @@ async def _detail(request: Request, staff: Staff) -> Response:
             "back": path,
             "topup_key": uuid.uuid4().hex,
             "adjust_key": uuid.uuid4().hex,
-            "next_url": f"{path}?{urlencode({'after': next_cursor})}#ledger"
-            if next_cursor
-            else None,
-            "first_url": f"{path}#ledger" if after else None,
+            **page_links(path, {}, after=after, next_cursor=next_cursor, anchor="ledger"),
         },
         staff=staff,
         status_code=400 if error else 200,
