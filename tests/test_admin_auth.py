@@ -20,6 +20,11 @@ from tests.conftest import STAFF_LOGIN, admin_settings
 from tests.fakes.omnimap_back import OmnimapBack
 from tests.support import GraphQLClient, token
 
+# The admin only renders what the services return; the services run on both backends
+# elsewhere. So these run on PostgreSQL (production), and tests/test_admin_smoke.py
+# walks every page on SQLite too.
+pytestmark = pytest.mark.postgres_only
+
 
 async def _audit_actions(app: Any) -> list[tuple[str, int | None, Any]]:
     rows = await audit_entries(app, resource_type="admin_session")
@@ -97,7 +102,7 @@ async def test_backend_unreachable_is_a_message_on_the_form(
 async def test_slow_backend_times_out_with_a_message(
     database_url: str, omnimap: OmnimapBack
 ) -> None:
-    omnimap.delay = 2.0
+    omnimap.delay = 1.0
     application = create_app(admin_settings(database_url, omnimap, backend_timeout_seconds=0.2))
     async with LifespanManager(application), _client(application) as admin:
         started = time.monotonic()

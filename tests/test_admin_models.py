@@ -6,6 +6,8 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from llm_gateway.services import catalog
 from tests.admin_support import AdminClient, flashes
 from tests.chat_support import finished, new_dialog, send
@@ -24,6 +26,11 @@ NEW_MODEL = {
     "completion_weight": "1",
     "enabled": "on",
 }
+
+# The admin only renders what the services return; the services run on both backends
+# elsewhere. So these run on PostgreSQL (production), and tests/test_admin_smoke.py
+# walks every page on SQLite too.
+pytestmark = pytest.mark.postgres_only
 
 
 async def _model(app: Any, name: str) -> Any:

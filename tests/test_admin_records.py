@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from llm_gateway.db.models import Dialog, Message, SystemConfig, TokenTransaction
@@ -22,6 +23,11 @@ from tests.support import GraphQLClient
 
 ALICE, BOB = 900, 901
 SECRET = "sk-live-PLAINTEXTsecretVALUE-0042abcd"
+
+# The admin only renders what the services return; the services run on both backends
+# elsewhere. So these run on PostgreSQL (production), and tests/test_admin_smoke.py
+# walks every page on SQLite too.
+pytestmark = pytest.mark.postgres_only
 
 
 def _dialog_rows(page: str) -> list[str]:

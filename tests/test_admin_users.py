@@ -20,6 +20,11 @@ STAFF = Actor(user_id=900)
 
 # -- building and reading state through the services ----------------------------------------
 
+# The admin only renders what the services return; the services run on both backends
+# elsewhere. So these run on PostgreSQL (production), and tests/test_admin_smoke.py
+# walks every page on SQLite too.
+pytestmark = pytest.mark.postgres_only
+
 
 async def open_accounts(app: Any, *user_ids: int) -> None:
     """Accounts as a first request opens them: the initial grant, in the ledger."""
