@@ -544,3 +544,31 @@ async def test_deltas_are_coalesced_but_the_first_is_not_delayed(
     assert deltas[0]["text"] == scenario.pieces()[0]  # sent alone, at once
     assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
     assert len(deltas) < len(scenario.pieces()) / 2  # 25 ms windows over ~0.3 s of tokens
+
+
+async def test_a_subscription_on_a_dialog_deleted_mid_answer_ends_not_found(
+    settings: Settings, openai: OpenAIFake
+) -> None:
+    openai.script(Scenario(text="".join(f"w{i} " for i in range(40)), chunks=40, chunk_delay=0.02))
+    auth = {"Authorization": f"Bearer {token(7)}"}
+    async with live_server(settings) as server, graphql_socket(server, auth) as socket:
+        dialog_id = (
+            await socket.execute('mutation { createDialog(input: {model: "gpt-4-turbo"}) { id } }')
+        )["data"]["createDialog"]["id"]
+        events = socket.events(await socket.subscribe(EVENTS, {"dialogId": dialog_id}))
+        await _send_http(server.base_url, dialog_id)
+        assert (await anext(events))["data"]["messageEvents"]["__typename"] == "MessageStarted"
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            deleted = await client.post(
+                "/graphql",
+                json={
+                    "query": f'mutation {{ deleteDialog(input: {{id: "{dialog_id}"}}) {{ id }} }}'
+                },
+                headers=auth,
+            )
+        assert "errors" not in deleted.json(), deleted.json()
+        rest = [payload async for payload in events]
+    kinds = [(p.get("data") or {}).get("messageEvents", {}).get("__typename") for p in rest]
+    assert "MessageCompleted" not in kinds  # the answer (and the balance) are not sent
+    codes = [e.get("extensions", {}).get("code") for p in rest for e in p.get("errors") or []]
+    assert codes == ["NOT_FOUND"]

@@ -193,19 +193,22 @@ async def message_events_of(
             continue
         # Events carry their message; only one from an older instance or the sweeper
         # needs it read back. A fresh session per read, closed before yielding: a
-        # subscription holds none. A completion reads the balance, which for a user the
-        # gateway already knows needs no writing transaction.
+        # subscription holds none. An answer's end still checks that the dialog is the
+        # caller's and not deleted (as reading the message back did), so a subscription
+        # on a deleted dialog ends with NOT_FOUND; a completion also reads the balance,
+        # which for a user the gateway already knows needs no writing transaction.
         row = event.final if isinstance(event, streams.Failed) else event.message
         view: balances.BalanceView | None = None
-        if isinstance(event, streams.Completed):
-            if row is not None:
-                async with services.db.read() as session:
+        if row is not None and not isinstance(event, streams.Started):
+            async with services.db.read() as session:
+                await dialogs.get_dialog(session, user_id, dialog_id)
+                if isinstance(event, streams.Completed):
                     with contextlib.suppress(NotFound):
                         view = await balances.existing_balance(session, user_id, services.policy)
-            if row is None or view is None:
-                async with services.db.transaction() as session:
-                    row = row or await chat.owned_message(session, user_id, event.message_id)
-                    view = await balances.balance_of(session, user_id, services.policy)
+        if isinstance(event, streams.Completed) and (row is None or view is None):
+            async with services.db.transaction() as session:
+                row = row or await chat.owned_message(session, user_id, event.message_id)
+                view = await balances.balance_of(session, user_id, services.policy)
         elif row is None:
             async with services.db.read() as session:
                 row = await chat.owned_message(session, user_id, event.message_id)
