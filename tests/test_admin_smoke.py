@@ -3,6 +3,10 @@ and a write through it lands. The pages' behaviour in detail is in tests/test_ad
 
 from __future__ import annotations
 
+import base64
+import html
+import json
+import re
 from typing import Any
 
 from llm_gateway.services import balances
@@ -57,3 +61,59 @@ async def _balance(app: Any, user_id: int) -> int:
     async with services.db.read() as session:
         view = await balances.existing_balance(session, user_id, services.policy)
     return view.balance
+
+
+def _cursor(*parts: Any) -> str:
+    raw = json.dumps(list(parts)).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+BAD_CURSORS = (
+    _cursor("²"),
+    _cursor("1" * 25),
+    _cursor("0001-01-01T00:00:00+14:00", "1"),
+    _cursor("9999-12-31T23:59:59-14:00", "1"),
+    base64.urlsafe_b64encode(b"[" * 3000).decode(),
+    "x" * 5000,
+)
+
+
+async def test_a_forged_cursor_is_an_error_message_never_a_crash(
+    staff_admin: AdminClient, admin_app: Any
+) -> None:
+    gql = GraphQLClient(staff_admin.http)
+    dialog = await new_dialog(gql, user=7)
+    sent = (await send(gql, dialog, "Hello", user=7)).ok()["sendMessage"]
+    await finished(admin_app, sent["assistantMessage"]["id"])
+    for path in (
+        "/admin/users",
+        "/admin/transactions",
+        "/admin/dialogs",
+        "/admin/audit",
+        f"/admin/dialogs/{dialog}",
+        "/admin/users/7",
+    ):
+        for cursor in BAD_CURSORS:
+            page = await staff_admin.get(path, after=cursor)
+            assert page.status_code in (200, 400), (path, cursor[:30], page.status_code)
+            assert "Invalid cursor." in page.text, (path, cursor[:30])
+    for cursor in BAD_CURSORS:
+        result = await gql(
+            "query($after: String) { dialogs(after: $after) { edges { node { id } } } }",
+            {"after": cursor},
+            user=7,
+        )
+        assert result.codes == ["VALIDATION_FAILED"], cursor[:30]
+
+
+async def test_a_context_window_past_the_column_is_a_form_error(
+    staff_admin: AdminClient,
+) -> None:
+    page = await staff_admin.get("/admin/models/gpt-4-turbo/edit")
+    fields = dict(re.findall(r'name="(\w+)" type="(?:text|number)" value="([^"]*)"', page.text))
+    fields.update(provider="openai", enabled="on", context_window=str(2**31))
+    response = await staff_admin.submit(
+        "/admin/models/gpt-4-turbo/edit", "/admin/models/gpt-4-turbo/edit", **fields
+    )
+    assert response.status_code == 400
+    assert "contextWindow must be between 1 and 2,147,483,647." in html.unescape(response.text)

@@ -26,6 +26,7 @@ from llm_gateway.errors import (
 from llm_gateway.services.pagination import (
     Page,
     check_page_size,
+    cursor_int,
     decode_cursor,
     encode_cursor,
     make_page,
@@ -244,14 +245,12 @@ async def list_accounts(
     query = select(Balance)
     if search is not None and search.strip():
         term = search.strip()
-        if not term.isdigit():
+        if not (term.isascii() and term.isdigit() and len(term) <= 18):
             raise ValidationFailed("search takes a user id.", field="search")
         query = query.where(Balance.user_id == int(term))
     if after is not None:
         (raw,) = decode_cursor(after, 1)
-        if not raw.isdigit():
-            raise ValidationFailed("Invalid cursor.", field="after")
-        query = query.where(Balance.user_id > int(raw))
+        query = query.where(Balance.user_id > cursor_int(raw))
     rows = (await session.scalars(query.order_by(Balance.user_id).limit(size + 1))).all()
     return make_page(
         rows, size, lambda row: encode_cursor(str(row.user_id)), after=after is not None

@@ -21,7 +21,7 @@ from llm_gateway.services import catalog
 from llm_gateway.services.pagination import (
     Page,
     check_page_size,
-    decode_cursor,
+    decode_time_cursor,
     encode_cursor,
     make_page,
 )
@@ -243,9 +243,8 @@ async def list_messages(
 
 
 def _decode_time_id(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
-    at, raw_id = decode_cursor(cursor, 2)
+    moment, raw_id = decode_time_cursor(cursor)
     try:
-        moment = dt.datetime.fromisoformat(at)
         return moment, uuid.UUID(raw_id)
     except ValueError:
         raise ValidationFailed("Invalid cursor.", field="after") from None

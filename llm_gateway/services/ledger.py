@@ -19,7 +19,9 @@ from llm_gateway.services.balances import MoneyPolicy, lock_account
 from llm_gateway.services.pagination import (
     Page,
     check_page_size,
+    cursor_int,
     decode_cursor,
+    decode_time_cursor,
     encode_cursor,
     make_page,
 )
@@ -205,22 +207,14 @@ async def list_transactions(
 
 
 def _cursor_id(raw: str) -> int:
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
-        raise ValidationFailed("Invalid cursor.", field="after")
-    return int(raw)
+    return cursor_int(raw)
 
 
 async def _ledger_by_time(
     session: AsyncSession, query: Select[TokenTransaction], size: int, after: str | None
 ) -> Page[TokenTransaction]:
     if after is not None:
-        at, raw = decode_cursor(after, 2)
-        try:
-            moment = dt.datetime.fromisoformat(at)
-        except ValueError:
-            raise ValidationFailed("Invalid cursor.", field="after") from None
-        if moment.tzinfo is None:
-            raise ValidationFailed("Invalid cursor.", field="after")
+        moment, raw = decode_time_cursor(after)
         # A row comparison: PostgreSQL starts the index range right at the cursor.
         query = query.where(
             tuple_(TokenTransaction.created_at, TokenTransaction.id) < (moment, _cursor_id(raw))

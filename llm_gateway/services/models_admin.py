@@ -121,11 +121,17 @@ def _amount(value: Decimal, field: str, places: int) -> Decimal:
     return exact
 
 
+MAX_TOKENS_COLUMN = 2**31 - 1
+"""models.context_window and max_output_tokens are INTEGER columns."""
+
+
 def _check_limits(model: Model) -> None:
     if model.provider not in PROVIDERS:
         raise ValidationFailed(f"provider must be one of {', '.join(PROVIDERS)}.", field="provider")
-    if model.context_window <= 0:
-        raise ValidationFailed("contextWindow must be positive.", field="contextWindow")
+    if not 0 < model.context_window <= MAX_TOKENS_COLUMN:
+        raise ValidationFailed(
+            f"contextWindow must be between 1 and {MAX_TOKENS_COLUMN:,}.", field="contextWindow"
+        )
     if not 0 < model.max_output_tokens <= model.context_window:
         raise ValidationFailed(
             f"maxOutputTokens must be between 1 and the context window ({model.context_window}).",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ class Page(Generic[T]):
     has_previous_page: bool
 
 
+MAX_CURSOR_LENGTH = 512
+"""Ours are far shorter; a longer one is not ours (and is never parsed)."""
+
+
 def encode_cursor(*parts: str) -> str:
     raw = json.dumps(list(parts), separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -32,10 +37,12 @@ def encode_cursor(*parts: str) -> str:
 
 def decode_cursor(cursor: str, arity: int, *, field: str = "after") -> list[str]:
     """The parts of a cursor this service issued; anything else is a VALIDATION_FAILED."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise ValidationFailed("Invalid cursor.", field=field)
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise ValidationFailed("Invalid cursor.", field=field) from None
     if (
         not isinstance(parts, list)
@@ -44,6 +51,26 @@ def decode_cursor(cursor: str, arity: int, *, field: str = "after") -> list[str]
     ):
         raise ValidationFailed("Invalid cursor.", field=field)
     return parts
+
+
+def decode_time_cursor(cursor: str, *, field: str = "after") -> tuple[dt.datetime, str]:
+    """A (time, id) cursor: an aware time that converts to UTC, and the raw id."""
+    at, raw_id = decode_cursor(cursor, 2, field=field)
+    try:
+        moment = dt.datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        moment = moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        raise ValidationFailed("Invalid cursor.", field=field) from None
+    return moment, raw_id
+
+
+def cursor_int(raw: str, *, field: str = "after") -> int:
+    """A row id from a cursor (a BIGINT: at most 18 digits here), else VALIDATION_FAILED."""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise ValidationFailed("Invalid cursor.", field=field)
+    return int(raw)
 
 
 def check_page_size(first: int | None, maximum: int, *, field: str = "first") -> int:

@@ -21,7 +21,8 @@ from llm_gateway.errors import ValidationFailed
 from llm_gateway.services.pagination import (
     Page,
     check_page_size,
-    decode_cursor,
+    cursor_int,
+    decode_time_cursor,
     encode_cursor,
     make_page,
 )
@@ -70,14 +71,7 @@ def _time_cursor(at: dt.datetime, row_id: object) -> str:
 
 
 def _decode_time_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    at, raw_id = decode_cursor(cursor, 2)
-    try:
-        moment = dt.datetime.fromisoformat(at)
-    except ValueError:
-        raise ValidationFailed("Invalid cursor.", field="after") from None
-    if moment.tzinfo is None:
-        raise ValidationFailed("Invalid cursor.", field="after")
-    return moment, raw_id
+    return decode_time_cursor(cursor)
 
 
 def _uuid_of(raw: str) -> uuid.UUID:
@@ -88,9 +82,7 @@ def _uuid_of(raw: str) -> uuid.UUID:
 
 
 def _int_of(raw: str) -> int:
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
-        raise ValidationFailed("Invalid cursor.", field="after")
-    return int(raw)
+    return cursor_int(raw)
 
 
 # -- dialogs -------------------------------------------------------------------------------
