@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from llm_gateway.errors import ValidationFailed
+from llm_gateway.services import reports
 
 
 def text(form: Mapping[str, str], name: str, label: str) -> str:
@@ -60,3 +61,10 @@ def optional_date(raw: str | None, label: str) -> dt.date | None:
         return dt.date.fromisoformat(raw)
     except ValueError:
         raise ValidationFailed(f"{label} must be a date (YYYY-MM-DD).") from None
+
+
+def date_range(chosen: Mapping[str, str]) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The ``from`` and ``to`` filter fields (UTC days, both included) as a time range."""
+    return reports.date_bounds(
+        optional_date(chosen.get("from"), "From"), optional_date(chosen.get("to"), "To")
+    )

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from llm_gateway.admin.backend import Backend
+from llm_gateway.admin.backend import Backend, BackendUser
 from llm_gateway.errors import GatewayError, NotFound, Unauthenticated
 from llm_gateway.services.audit import Actor
 from llm_gateway.services.container import Services
@@ -261,7 +261,11 @@ async def form_of(request: Request) -> dict[str, str]:
     return {key: value.strip() for key, value in form.items() if isinstance(value, str)}
 
 
+def names_of(users: Mapping[int, BackendUser]) -> dict[int, str]:
+    """Id → username, for the ``user`` macro (users without one show as ids)."""
+    return {user_id: user.username for user_id, user in users.items() if user.username}
+
+
 async def user_names(request: Request, staff: Staff) -> dict[int, str]:
     """Usernames from omnimap-back when it answers; an empty map (ids shown) when not."""
-    users = await backend_of(request).users(staff.token)
-    return {user_id: user.username for user_id, user in users.items() if user.username}
+    return names_of(await backend_of(request).users(staff.token))

@@ -75,9 +75,7 @@ async def _list(request: Request, staff: Staff) -> Response:
             actor_id = user_id_in(chosen["actor"])
             if actor_id is None:
                 raise ValidationFailed("Actor id must be a positive whole number.")
-        since, until = reports.date_bounds(
-            forms.optional_date(chosen["from"], "From"), forms.optional_date(chosen["to"], "To")
-        )
+        since, until = forms.date_range(chosen)
         async with services.db.read() as session:
             page = await reports.list_audit_logs(
                 session,

@@ -79,10 +79,7 @@ async def _list(request: Request, staff: Staff) -> Response:
                 user_id = user_id_in(chosen["user"])
                 if user_id is None:
                     raise ValidationFailed("User id must be a positive whole number.")
-            since, until = reports.date_bounds(
-                forms.optional_date(chosen["from"], "From"),
-                forms.optional_date(chosen["to"], "To"),
-            )
+            since, until = forms.date_range(chosen)
             page = await reports.list_all_dialogs(
                 session,
                 first=page_size(request),

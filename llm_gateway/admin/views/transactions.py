@@ -11,10 +11,10 @@ from starlette.routing import Route
 
 from llm_gateway.admin import forms
 from llm_gateway.admin.views.users import page_size, user_id_in
-from llm_gateway.admin.web import Staff, backend_of, page_links, render, services_of, staff_page
+from llm_gateway.admin.web import Staff, page_links, render, services_of, staff_page, user_names
 from llm_gateway.db.models import TokenTransaction
 from llm_gateway.errors import ValidationFailed
-from llm_gateway.services import ledger, reports
+from llm_gateway.services import ledger
 
 KINDS = ledger.KINDS
 FILTERS = ("user", "kind", "from", "to")
@@ -46,8 +46,7 @@ async def _list(request: Request, staff: Staff) -> Response:
     params = request.query_params
     chosen = {name: params.get(name, "").strip() for name in FILTERS}
     after = params.get("after") or None
-    known = await backend_of(request).users(staff.token)
-    names = {user_id: user.username for user_id, user in known.items() if user.username}
+    names = await user_names(request, staff)
     rows: list[TokenTransaction] = []
     next_cursor: str | None = None
     error: str | None = None
@@ -56,9 +55,7 @@ async def _list(request: Request, staff: Staff) -> Response:
         kind = chosen["kind"] or None
         if kind is not None and kind not in KINDS:
             raise ValidationFailed(f"Kind must be one of {', '.join(KINDS)}.", field="kind")
-        since, until = reports.date_bounds(
-            forms.optional_date(chosen["from"], "From"), forms.optional_date(chosen["to"], "To")
-        )
+        since, until = forms.date_range(chosen)
         async with services.db.read() as session:
             page = await ledger.list_transactions(
                 session,

@@ -22,6 +22,7 @@ from llm_gateway.admin.web import (
     confirm,
     flash,
     form_of,
+    names_of,
     page_links,
     redirect,
     render,
@@ -85,7 +86,7 @@ async def _list(request: Request, staff: Staff) -> Response:
     query = request.query_params.get("q", "").strip()
     after = request.query_params.get("after") or None
     known = await backend_of(request).users(staff.token)
-    names = {user_id: user.username for user_id, user in known.items() if user.username}
+    names = names_of(known)
     by_name = bool(query) and not (query.isascii() and query.isdigit())
     wanted: list[int] = []
     too_many = False
@@ -163,7 +164,7 @@ async def _detail(request: Request, staff: Staff) -> Response:
     after = request.query_params.get("after") or None
     services = services_of(request)
     known = await backend_of(request).users(staff.token)
-    names = {uid: user.username for uid, user in known.items() if user.username}
+    names = names_of(known)
     view: BalanceView | None = None
     rows: list[TokenTransaction] = []
     next_cursor: str | None = None
