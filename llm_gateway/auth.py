@@ -15,11 +15,13 @@ from typing import Any
 
 import jwt
 
+from llm_gateway.bounds import MAX_SAFE_INTEGER
 from llm_gateway.errors import Unauthenticated
 
 BEARER = "bearer"
-MAX_USER_ID = 2**63 - 1
-"""User ids are stored as BIGINT; a larger claim could never name a user."""
+MAX_USER_ID = MAX_SAFE_INTEGER
+"""Ids are BIGINT in the database but sent to clients as SafeInt: a larger claim is refused
+here, rather than letting every answer that names the user fail."""
 
 
 @dataclass(frozen=True, slots=True)

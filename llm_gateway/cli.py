@@ -45,6 +45,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # arrive a few tokens per frame, which barely shrink) and keep a compressor and a
         # decompressor alive per socket, idle or not.
         ws_per_message_deflate=False,
+        ws_max_size=settings.max_websocket_message_bytes,  # closes with 1009 past it
     )
     return 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -17,12 +17,19 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from llm_gateway.bounds import MAX_SAFE_INTEGER
+
 DEV_SECRET_PREFIX = "dev-insecure-"
 """Secrets the quick start generates start with this; production refuses them."""
 
 MIN_PRODUCTION_SECRET_LENGTH = 32
 
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+MIN_SIZE_LIMIT_BYTES = 65_536
+"""The lowest request and websocket message limit: a long chat message must still fit."""
+
+IntrospectionMode = Literal["all", "authenticated", "off"]
 
 
 class ConfigError(Exception):
@@ -101,11 +108,13 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
     # Money and limits.
-    initial_token_balance: int = Field(default=10_000, ge=0)
+    initial_token_balance: int = Field(default=10_000, ge=0, le=MAX_SAFE_INTEGER)
     limits_timezone: str = "UTC"
     min_output_tokens: int = Field(default=32, ge=1)
-    reservation_lease_seconds: int = Field(default=600, ge=10)
-    sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    # A live generation's hold is renewed every third of the lease; one whose lease lapsed
+    # (its process died) is recovered by the next sweep of any instance.
+    reservation_lease_seconds: int = Field(default=30, ge=3)
+    sweep_interval_seconds: float = Field(default=10.0, gt=0)
     max_content_length: int = Field(default=100_000, ge=1)
     rate_limit_requests: int = Field(default=100, ge=0)
     rate_limit_window: int = Field(default=60, ge=1)
@@ -114,7 +123,15 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=5_000, ge=100)
+    graphql_max_cost: int = Field(default=5_000, ge=1)
     graphql_max_page_size: int = Field(default=100, ge=1)
+    # None: "all" with DEBUG on, "authenticated" (a valid bearer token) with DEBUG off.
+    graphql_introspection: IntrospectionMode | None = None
+
+    # Request size, enforced before anything is parsed (llm_gateway/body_limit.py). The
+    # body limit bounds every HTTP route, importDialogs and the admin's forms included.
+    max_request_bytes: int = Field(default=1_048_576, ge=MIN_SIZE_LIMIT_BYTES)
+    max_websocket_message_bytes: int = Field(default=1_048_576, ge=MIN_SIZE_LIMIT_BYTES)
 
     cors_origins: Annotated[list[str], NoDecode] = []
 
@@ -130,6 +147,13 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
+
+    @field_validator("graphql_introspection", mode="before")
+    @classmethod
+    def _introspection_mode(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().lower() or None  # an empty variable means the default
+        return value
 
     @field_validator("jwt_algorithms")
     @classmethod
@@ -150,6 +174,13 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (use an IANA name such as UTC)"
             ) from None
         return value
+
+    @property
+    def introspection(self) -> IntrospectionMode:
+        """Who may query ``__schema`` and ``__type``: GRAPHQL_INTROSPECTION, else by DEBUG."""
+        if self.graphql_introspection is not None:
+            return self.graphql_introspection
+        return "all" if self.debug else "authenticated"
 
     @property
     def limits_zone(self) -> ZoneInfo:

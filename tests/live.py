@@ -41,6 +41,7 @@ STARTUP_TIMEOUT_SECONDS = 15.0
 SHUTDOWN_TIMEOUT_SECONDS = 15.0
 RECEIVE_TIMEOUT_SECONDS = 10.0
 _POLL_INTERVAL_SECONDS = 0.01
+UVICORN_WS_MAX_SIZE = 16 * 1024 * 1024  # uvicorn's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +67,16 @@ class LiveServer:
 
 @asynccontextmanager
 async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
-    """Serve ``create_app(settings)`` on 127.0.0.1 until the block ends."""
-    async with serve_asgi(create_app(settings)) as server:
+    """Serve ``create_app(settings)`` on 127.0.0.1 until the block ends, as ``serve`` would."""
+    app = create_app(settings)
+    async with serve_asgi(app, ws_max_size=settings.max_websocket_message_bytes) as server:
         yield server
 
 
 @asynccontextmanager
-async def serve_asgi(app: Any, host: str = "127.0.0.1") -> AsyncIterator[LiveServer]:
+async def serve_asgi(
+    app: Any, host: str = "127.0.0.1", *, ws_max_size: int = UVICORN_WS_MAX_SIZE
+) -> AsyncIterator[LiveServer]:
     """Serve any ASGI app (lifespan on) on a free loopback port until the block ends."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -86,6 +90,7 @@ async def serve_asgi(app: Any, host: str = "127.0.0.1") -> AsyncIterator[LiveSer
         log_config=None,  # leave the test process's logging (and caplog) alone
         access_log=False,
         ws="websockets-sansio",
+        ws_max_size=ws_max_size,
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
@@ -242,6 +247,14 @@ _SCRUBBED_ENV = (
 )
 
 
+def scrubbed_environment() -> dict[str, str]:
+    """This process's environment without the gateway's own variables, plus the test
+    secret and DEBUG off: what a gateway child process starts from."""
+    values = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_ENV)}
+    values.update(DJANGO_SECRET_KEY=TEST_SECRET, DEBUG="false")
+    return values
+
+
 @asynccontextmanager
 async def gateway_process(workdir: Path, **env: str) -> AsyncIterator[LiveServer]:
     """``llm-gateway serve`` in its own process (as in production) until the block ends.
@@ -254,8 +267,8 @@ async def gateway_process(workdir: Path, **env: str) -> AsyncIterator[LiveServer
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
-    values = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_ENV)}
-    values.update(DJANGO_SECRET_KEY=TEST_SECRET, DEBUG="false", LOG_LEVEL="WARNING")
+    values = scrubbed_environment()
+    values.update(LOG_LEVEL="WARNING")
     values.update(env)
     log = workdir / "server.log"
     with log.open("wb") as sink:

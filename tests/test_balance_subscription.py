@@ -9,10 +9,10 @@ from tests.conftest import REDIS_URL, make_settings
 from tests.live import graphql_socket, live_server
 from tests.support import token
 
-SUBSCRIPTION = """subscription($userId: Int) {
+SUBSCRIPTION = """subscription($userId: SafeInt) {
   balanceChanged(userId: $userId) { userId reason balance { balance available } }
 }"""
-TOP_UP = """mutation($userId: Int!, $amount: Int!) {
+TOP_UP = """mutation($userId: SafeInt!, $amount: SafeInt!) {
   topUpBalance(input: {userId: $userId, amount: $amount, reason: "test"}) { replayed }
 }"""
 

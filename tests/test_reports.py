@@ -255,7 +255,7 @@ async def test_usage_range_is_checked(gql: GraphQLClient, since: str, until: str
 
 # --- allDialogs ----------------------------------------------------------------------------
 
-ALL_DIALOGS = """query($first: Int, $after: String, $userId: Int, $model: String, $from: Date,
+ALL_DIALOGS = """query($first: Int, $after: String, $userId: SafeInt, $model: String, $from: Date,
                       $to: Date, $deleted: Boolean) {
   allDialogs(first: $first, after: $after, userId: $userId, model: $model, from: $from,
              to: $to, deleted: $deleted) {
@@ -318,7 +318,7 @@ async def test_all_dialogs_refuses_a_bad_range_and_a_bad_cursor(gql: GraphQLClie
     assert too_many.codes == ["VALIDATION_FAILED"]
 
 
-STAFF_MESSAGES = """query($userId: Int, $first: Int, $after: String) {
+STAFF_MESSAGES = """query($userId: SafeInt, $first: Int, $after: String) {
   allDialogs(userId: $userId) { edges { node { title
     messages(first: $first, after: $after) {
       edges { cursor node { content role } }
@@ -375,7 +375,7 @@ async def test_messages_of_a_dialog_page_are_loaded_in_one_statement(
 
     await fill(5, 2)
     await fill(6, 12)
-    query = "query($u: Int) { allDialogs(userId: $u, first: 50) { edges { node { title " \
+    query = "query($u: SafeInt) { allDialogs(userId: $u, first: 50) { edges { node { title " \
         "messages(first: 2) { edges { node { content } } } } } } }"  # fmt: skip
     with count_statements(app) as small:
         two = (await staff(gql, query, {"u": 5})).ok()["allDialogs"]["edges"]
@@ -389,7 +389,7 @@ async def test_messages_of_a_dialog_page_are_loaded_in_one_statement(
 
 # --- userTransactions across users ---------------------------------------------------------
 
-LEDGER = """query($userId: Int, $first: Int, $after: String, $kind: TransactionKind,
+LEDGER = """query($userId: SafeInt, $first: Int, $after: String, $kind: TransactionKind,
                   $from: Date, $to: Date) {
   userTransactions(userId: $userId, first: $first, after: $after, kind: $kind, from: $from,
                    to: $to) {
@@ -443,7 +443,7 @@ async def test_cursors_of_one_users_ledger_do_not_fit_the_all_users_one(
 
 # --- auditLogs -------------------------------------------------------------------------------
 
-AUDIT = """query($first: Int, $after: String, $actorId: Int, $action: String,
+AUDIT = """query($first: Int, $after: String, $actorId: SafeInt, $action: String,
                  $resourceType: String, $resourceId: String, $from: Date, $to: Date) {
   auditLogs(first: $first, after: $after, actorId: $actorId, action: $action,
             resourceType: $resourceType, resourceId: $resourceId, from: $from, to: $to) {

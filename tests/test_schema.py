@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
+from llm_gateway.schema import limits
 from llm_gateway.schema.build import GatewaySchema, build_schema, schema
 from llm_gateway.schema.extensions import ShapeErrors
 from llm_gateway.schema.permissions import IsAuthenticated
@@ -272,13 +273,18 @@ async def test_unexpected_failure_is_masked_and_logged(
 
 
 async def test_crash_outside_any_field_is_masked_and_logged(
-    gql: GraphQLClient, caplog: pytest.LogCaptureFixture
+    gql: GraphQLClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An exception raised outside the resolvers gets a code and is logged too.
 
-    The trigger is real: strawberry's depth limiter raises KeyError on a spread of an
-    unknown fragment while it is built, before graphql-core can report the fragment.
+    The trigger stands in for a bug in a step before execution: the operation limits'
+    pass fails as strawberry's depth limiter once did on a spread of an unknown fragment.
     """
+
+    def crash(document: object) -> None:
+        raise KeyError("Nope")
+
+    monkeypatch.setattr(limits, "analyse", crash)
     with caplog.at_level(logging.ERROR, logger="llm_gateway.graphql"):
         result = await post(gql, "{ ...Nope }", "req-masking-2")
 

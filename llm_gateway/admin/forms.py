@@ -1,5 +1,9 @@
 """Reading posted form fields into typed values; a bad value raises ValidationFailed
-naming the field, which the page shows next to the form (values kept)."""
+naming the field, which the page shows next to the form (values kept).
+
+Text is refused when it holds a NUL character: PostgreSQL stores none in a text column,
+and refusing it here keeps both databases answering alike, with a message, not a 500.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,36 @@ from decimal import Decimal, InvalidOperation
 from llm_gateway.errors import ValidationFailed
 from llm_gateway.services import reports
 
+NUL = "\x00"
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def no_nul(fields: Mapping[str, str]) -> None:
+    """Refuse the first field (of a form, or a page's filters) whose text holds a NUL."""
+    for name in fields:
+        free_text(fields, name, _label(name))
+
 
 def text(form: Mapping[str, str], name: str, label: str) -> str:
-    value = form.get(name, "")
+    value = free_text(form, name, label)
     if not value:
         raise ValidationFailed(f"{label} is required.", field=name)
     return value
 
 
-def optional_text(form: Mapping[str, str], name: str) -> str | None:
-    return form.get(name) or None
+def free_text(form: Mapping[str, str], name: str, label: str) -> str:
+    """The field as typed, empty when absent."""
+    value = form.get(name, "")
+    if NUL in value:
+        raise ValidationFailed(f"{label} must not contain a NUL character.", field=name)
+    return value
+
+
+def optional_text(form: Mapping[str, str], name: str, label: str | None = None) -> str | None:
+    return free_text(form, name, label or _label(name)) or None
 
 
 def whole(form: Mapping[str, str], name: str, label: str) -> int:

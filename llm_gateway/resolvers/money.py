@@ -16,6 +16,7 @@ from llm_gateway.schema.inputs import (
     TopUpBalanceInput,
     patch_value,
 )
+from llm_gateway.schema.scalars import SafeInt
 from llm_gateway.schema.types.money import (
     BalanceChangePayload,
     BalanceEvent,
@@ -50,7 +51,7 @@ async def transactions(
 async def user_transactions(
     info: Info,
     user_id: Annotated[
-        int | None, strawberry.argument(description="Whose ledger; null: every user's.")
+        SafeInt | None, strawberry.argument(description="Whose ledger; null: every user's.")
     ] = None,
     first: int | None = None,
     after: str | None = None,
@@ -99,7 +100,7 @@ async def users(
     return Connection.of(page, lambda row: by_user[row.user_id])
 
 
-async def user_balance(info: Info, user_id: int) -> UserAccount:
+async def user_balance(info: Info, user_id: SafeInt) -> UserAccount:
     """One user's balance and limits (staff)."""
     ctx = info.context
     async with ctx.services.db.read() as session:
@@ -160,7 +161,7 @@ async def set_balance_limits(info: Info, input: SetBalanceLimitsInput) -> UserAc
 
 
 async def balance_changed(
-    info: Info, user_id: int | None = None
+    info: Info, user_id: SafeInt | None = None
 ) -> AsyncGenerator[BalanceEvent, None]:
     """The caller's balance now, then after every change; staff may name another user."""
     ctx = info.context

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from llm_gateway.schema.context import Info
+from llm_gateway.schema.scalars import SafeInt
 from llm_gateway.schema.types.pagination import Connection
 from llm_gateway.schema.types.reports import (
     AuditLogEntry,
@@ -27,7 +28,7 @@ async def all_dialogs(
     info: Info,
     first: int | None = None,
     after: str | None = None,
-    user_id: int | None = None,
+    user_id: SafeInt | None = None,
     model: Annotated[str | None, strawberry.argument(description="The dialog's model.")] = None,
     from_: From = None,
     to: To = None,
@@ -58,7 +59,7 @@ async def audit_logs(
     info: Info,
     first: int | None = None,
     after: str | None = None,
-    actor_id: int | None = None,
+    actor_id: SafeInt | None = None,
     action: str | None = None,
     resource_type: str | None = None,
     resource_id: str | None = None,

@@ -8,12 +8,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-)
+from strawberry.extensions import MaxTokensLimiter
 from strawberry.permission import BasePermission
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
@@ -35,7 +30,11 @@ from llm_gateway.schema.extensions import (
     is_unexpected,
     log_unexpected,
 )
+from llm_gateway.schema.introspection import IntrospectionGate
+from llm_gateway.schema.limits import Limits, OperationLimits
+from llm_gateway.schema.operations import OneOperation
 from llm_gateway.schema.permissions import IsAuthenticated, IsStaff
+from llm_gateway.schema.scalars import SCALAR_MAP
 from llm_gateway.schema.types.catalog import (
     AgentType,
     DeletedAgent,
@@ -199,27 +198,27 @@ class GatewaySchema(strawberry.Schema):
 def build_schema(settings: Settings) -> GatewaySchema:
     """The schema with the operation limits of ``settings``.
 
-    The depth and alias rules are built here, once: each ``QueryDepthLimiter`` and
-    ``MaxAliasesLimiter`` makes a new rule class, and ``CachedDocuments`` keys validation
-    results by rule class, so rules made per operation would never hit the cache.
+    ``OperationLimits`` (depth, aliases, cost, NUL characters) runs right after parsing,
+    before graphql-core's rules, which a refused document never reaches.
     """
-    limits = [
-        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
-    ]
+    limits = Limits.of(settings)
     extensions: list[Any] = [
-        lambda: AddValidationRules(limits),
+        lambda: OperationLimits(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         CachedDocuments,
         ShapeErrors,
         FreshLoaders,
+        lambda: IntrospectionGate(mode=settings.introspection),
+        OneOperation,
     ]
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=not settings.debug),
+        config=StrawberryConfig(
+            disable_field_suggestions=not settings.debug, scalar_map=SCALAR_MAP
+        ),
     )
 
 

@@ -53,7 +53,8 @@ class CachedDocuments(SchemaExtension):
     """Parse and validate through the process-wide caches (see the module docstring).
 
     Every ``on_operation`` hook runs before parsing starts, so the token limit is already
-    in the parse options and the depth and alias rules are already in the rules here.
+    in the parse options and any added rule is already in the rules here. A document the
+    operation limits refused right after parsing arrives with its errors set: not validated.
     """
 
     def __init__(self) -> None:
@@ -89,8 +90,8 @@ class CachedDocuments(SchemaExtension):
                     context.schema._schema, query, self._options, context.validation_rules
                 )
             except Exception:
-                # A crashing rule (the depth limiter on an unknown fragment): left unset,
-                # strawberry runs the rules again and the failure surfaces from there.
+                # A crashing rule: left unset, strawberry runs the rules again and the
+                # failure surfaces from there.
                 errors = None
             if errors is not None:
                 context.pre_execution_errors = list(errors)  # a copy: the tuple is shared

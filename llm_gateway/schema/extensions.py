@@ -19,8 +19,17 @@ logger = logging.getLogger("llm_gateway.graphql")
 UNEXPECTED_MESSAGE = "Unexpected error."
 
 
-# Strawberry answers these itself (HTTP 400) once they leave the operation.
+# The request names no operation it may run. Over HTTP they leave the operation as
+# exceptions (HTTP 400, see llm_gateway.graphql_view); a streamed operation (the
+# websocket) gets them as errors, and the socket closes on them (4400) by their original.
 REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+
+
+def request_error_code(error: Exception) -> str:
+    """The code of a request that names no runnable operation."""
+    if isinstance(error, CannotGetOperationTypeError):  # none, or an unknown one, is named
+        return "GRAPHQL_VALIDATION_FAILED"
+    return "BAD_REQUEST"
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -32,7 +41,7 @@ def is_unexpected(error: GraphQLError) -> bool:
     variables) point at the document, or carry no exception at all.
     """
     original = error.original_error
-    if isinstance(original, GatewayError | StrawberryInputCoercionError):
+    if isinstance(original, (GatewayError, StrawberryInputCoercionError, *REQUEST_ERRORS)):
         return False
     if error.path is not None:
         return True
@@ -54,6 +63,19 @@ def log_unexpected(error: GraphQLError, context: object) -> None:
     )
 
 
+def gateway_cause(error: GraphQLError) -> GatewayError | None:
+    """The domain error behind ``error``, through graphql-core's wrapping.
+
+    A scalar that refuses an input (``SafeInt`` raises ``ValidationFailed``) is the cause
+    of graphql-core's error for an inline literal, and the cause of the cause for a
+    variable ("Variable '$x' has invalid value: …").
+    """
+    original = error.original_error
+    while isinstance(original, GraphQLError):
+        original = original.original_error
+    return original if isinstance(original, GatewayError) else None
+
+
 def client_code(error: GraphQLError) -> str:
     """The code of an error the client caused before anything was resolved."""
     if error.message.startswith("Syntax Error"):
@@ -64,7 +86,8 @@ def client_code(error: GraphQLError) -> str:
 class ShapeErrors(MaskErrors):
     """Give every error a stable ``extensions.code``; mask whatever we did not expect.
 
-    - a ``GatewayError`` keeps its public message; its code and details become extensions;
+    - a ``GatewayError`` keeps its public message; its code and details become extensions
+      (one a scalar raised on an input keeps graphql-core's message, which quotes it);
     - parse, validation and variable errors keep graphql-core's message;
     - anything else becomes "Unexpected error." (the schema logs it with a traceback).
     """
@@ -90,9 +113,20 @@ class ShapeErrors(MaskErrors):
 
     def _shape(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        if isinstance(original, GatewayError):
-            extensions = {"code": original.code, **original.details}
-            message = original.message
+        if isinstance(original, REQUEST_ERRORS):
+            # The original stays: the websocket handler closes the socket on it.
+            return GraphQLError(
+                error.message,
+                original_error=original,
+                extensions={"code": request_error_code(original)},
+            )
+        cause = gateway_cause(error)
+        if cause is not None:
+            extensions = {"code": cause.code, **cause.details}
+            # An input refused while graphql-core coerced it: its message names the
+            # argument or variable and the value, and quotes ours.
+            coerced = error.path is None and bool(error.nodes)
+            message = error.message if coerced else cause.message
         elif is_unexpected(error):
             extensions = {"code": "INTERNAL_SERVER_ERROR"}
             message = UNEXPECTED_MESSAGE

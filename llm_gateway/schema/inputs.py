@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.types.maybe import Some
 
+from llm_gateway.schema.scalars import SafeInt
 from llm_gateway.services.patch import UNSET
 
 
@@ -53,8 +54,8 @@ class DeleteDialogInput:
 
 @strawberry.input
 class TopUpBalanceInput:
-    user_id: int
-    amount: int = strawberry.field(description="Tokens to add (positive).")
+    user_id: SafeInt
+    amount: SafeInt = strawberry.field(description="Tokens to add (positive).")
     reason: str
     idempotency_key: str | None = strawberry.field(
         default=None, description="A repeat with the same key changes nothing."
@@ -63,17 +64,17 @@ class TopUpBalanceInput:
 
 @strawberry.input
 class AdjustBalanceInput:
-    user_id: int
-    amount: int = strawberry.field(description="Signed; never takes the balance below zero.")
+    user_id: SafeInt
+    amount: SafeInt = strawberry.field(description="Signed; never takes the balance below zero.")
     reason: str
     idempotency_key: str | None = None
 
 
 @strawberry.input(description="Fields left out keep their value; null removes the limit.")
 class SetBalanceLimitsInput:
-    user_id: int
-    daily_limit: strawberry.Maybe[int | None]
-    monthly_limit: strawberry.Maybe[int | None]
+    user_id: SafeInt
+    daily_limit: strawberry.Maybe[SafeInt | None]
+    monthly_limit: strawberry.Maybe[SafeInt | None]
 
 
 @strawberry.input

@@ -17,6 +17,7 @@ from sqlalchemy import case, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llm_gateway.bounds import saturated
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import Balance, TokenTransaction
 from llm_gateway.errors import (
@@ -171,7 +172,11 @@ async def _used_since(
         )
         .group_by(TokenTransaction.user_id)
     )
-    return {user_id: (-int(monthly or 0), -int(daily or 0)) for user_id, monthly, daily in rows}
+    # Sums of usage only grow; capped, a balance view can always be sent (SafeInt).
+    return {
+        user_id: (saturated(-int(monthly or 0)), saturated(-int(daily or 0)))
+        for user_id, monthly, daily in rows
+    }
 
 
 async def _windows_many(
@@ -203,7 +208,7 @@ def _view(account: Balance, daily: Window, monthly: Window) -> BalanceView:
         user_id=account.user_id,
         balance=account.balance,
         reserved=account.reserved,
-        lifetime_used=account.lifetime_used,
+        lifetime_used=saturated(account.lifetime_used),
         daily=daily,
         monthly=monthly,
         created_at=account.created_at,

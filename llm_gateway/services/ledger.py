@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llm_gateway.bounds import MAX_SAFE_INTEGER
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import Balance, TokenTransaction
 from llm_gateway.errors import (
@@ -28,6 +29,7 @@ from llm_gateway.services.pagination import (
 from llm_gateway.services.patch import UNSET, Unset
 
 MAX_AMOUNT = 10**12
+"""The most one top-up, adjustment or limit may be (far below MAX_SAFE_INTEGER)."""
 MAX_REASON_LENGTH = 500
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
 KINDS = ("grant", "topup", "usage", "refund", "adjustment")
@@ -43,6 +45,13 @@ def _check_reason(reason: str) -> str:
             f"reason is required (at most {MAX_REASON_LENGTH} characters).", field="reason"
         )
     return reason
+
+
+def _check_user(user_id: int) -> None:
+    # A larger id could never send a request (the token verifier refuses it), and
+    # could not be sent back to the client as a SafeInt.
+    if not 1 <= user_id <= MAX_SAFE_INTEGER:
+        raise ValidationFailed(f"userId must be 1 to {MAX_SAFE_INTEGER}.", field="userId")
 
 
 def _check_key(key: str | None) -> str | None:
@@ -75,8 +84,7 @@ async def change_balance(
     """A staff top-up (``kind='topup'``, positive) or adjustment (either sign)."""
     if kind not in ("topup", "adjustment"):
         raise ValueError(kind)
-    if user_id < 1:
-        raise ValidationFailed("userId must be positive.", field="userId")
+    _check_user(user_id)
     if kind == "topup" and not 0 < amount <= MAX_AMOUNT:
         raise ValidationFailed(f"amount must be 1 to {MAX_AMOUNT}.", field="amount")
     if kind == "adjustment" and (amount == 0 or abs(amount) > MAX_AMOUNT):
@@ -105,6 +113,15 @@ async def change_balance(
             f"{account.balance - account.reserved} tokens can be taken now.",
             field="amount",
             available=account.balance - account.reserved,
+        )
+    if account.balance + amount > MAX_SAFE_INTEGER:
+        # Refused before anything is written: the response (and every later read) must
+        # be able to send the new balance as a SafeInt.
+        raise ValidationFailed(
+            f"That would take the balance above {MAX_SAFE_INTEGER}: at most "
+            f"{MAX_SAFE_INTEGER - account.balance} tokens can be added.",
+            field="amount",
+            maximum=MAX_SAFE_INTEGER - account.balance,
         )
     now = utcnow()
     account.balance += amount
@@ -142,6 +159,7 @@ async def set_limits(
     monthly_limit: int | Unset | None = UNSET,
     policy: MoneyPolicy,
 ) -> Balance:
+    _check_user(user_id)
     for name, value in (("dailyLimit", daily_limit), ("monthlyLimit", monthly_limit)):
         if isinstance(value, int) and not 0 <= value <= MAX_AMOUNT:
             raise ValidationFailed(f"{name} must be 0 to {MAX_AMOUNT}, or null.", field=name)

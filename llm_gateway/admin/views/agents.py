@@ -105,8 +105,8 @@ NEW_AGENT = {"enabled": True, "model": ""}
 def _draft(form: Mapping[str, str]) -> agents_admin.AgentDraft:
     return agents_admin.AgentDraft(
         name=forms.text(form, "name", "Name"),
-        description=form.get("description", ""),
-        system_prompt=form.get("system_prompt", ""),
+        description=forms.free_text(form, "description", "Description"),
+        system_prompt=forms.free_text(form, "system_prompt", "System prompt"),
         model=forms.optional_text(form, "model"),
         params=GenerationParams(
             temperature=forms.optional_float(form, "temperature", "Temperature"),

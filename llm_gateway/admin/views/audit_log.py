@@ -70,6 +70,7 @@ async def _list(request: Request, staff: Staff) -> Response:
     next_cursor: str | None = None
     error: str | None = None
     try:
+        forms.no_nul(chosen)
         actor_id: int | None = None
         if chosen["actor"]:
             actor_id = user_id_in(chosen["actor"])

@@ -74,6 +74,7 @@ async def _list(request: Request, staff: Staff) -> Response:
             row.name for row in await catalog.list_models(session, include_disabled=True)
         ]
         try:
+            forms.no_nul(chosen)
             user_id: int | None = None
             if chosen["user"]:
                 user_id = user_id_in(chosen["user"])

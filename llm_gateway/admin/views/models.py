@@ -19,10 +19,18 @@ from llm_gateway.admin.web import (
     services_of,
     staff_page,
 )
-from llm_gateway.errors import ValidationFailed
+from llm_gateway.errors import NotFound, ValidationFailed
 from llm_gateway.services import catalog, models_admin
 
 PROVIDERS = ("openai", "anthropic", "gigachat", "mock")
+
+
+def _path_name(request: Request) -> str:
+    """The model named in the path; one with a NUL (``%00``) cannot exist, on any database."""
+    name = str(request.path_params["name"])
+    if forms.NUL in name:
+        raise NotFound(f"Model {name!r} does not exist.")
+    return name
 
 
 async def _list(request: Request, staff: Staff) -> Response:
@@ -139,7 +147,7 @@ async def _create(request: Request, staff: Staff) -> Response:
 
 
 async def _edit(request: Request, staff: Staff) -> Response:
-    name = request.path_params["name"]
+    name = _path_name(request)
     async with services_of(request).db.read() as session:
         row = await catalog.get_model(session, name, include_disabled=True)
         fallback = None
@@ -169,7 +177,7 @@ async def _edit(request: Request, staff: Staff) -> Response:
 
 
 async def _update(request: Request, staff: Staff) -> Response:
-    name = request.path_params["name"]
+    name = _path_name(request)
     form = await form_of(request)
     services = services_of(request)
     try:
@@ -186,7 +194,7 @@ async def _update(request: Request, staff: Staff) -> Response:
 
 
 async def _toggle(request: Request, staff: Staff) -> Response:
-    name = request.path_params["name"]
+    name = _path_name(request)
     form = await form_of(request)
     enable = form.get("enabled") == "true"
     services = services_of(request)

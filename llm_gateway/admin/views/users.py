@@ -30,6 +30,7 @@ from llm_gateway.admin.web import (
     staff_page,
     user_names,
 )
+from llm_gateway.bounds import MAX_SAFE_INTEGER
 from llm_gateway.db.models import Balance, TokenTransaction
 from llm_gateway.errors import NotFound, ValidationFailed
 from llm_gateway.services import balances, ledger, notifications
@@ -38,7 +39,7 @@ from llm_gateway.services.balances import BalanceView
 PAGE_SIZE = 25
 MAX_NAME_MATCHES = 50
 """A username search shows at most this many users (no pages: refine the search)."""
-MAX_USER_ID = 2**63 - 1  # balances.user_id is a BIGINT
+MAX_USER_ID = MAX_SAFE_INTEGER  # the largest id a token may carry (llm_gateway.auth)
 
 
 def page_size(request: Request) -> int:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import strawberry
 
 from llm_gateway.schema.context import Info
+from llm_gateway.schema.scalars import SafeInt
 
 if TYPE_CHECKING:
     from llm_gateway.db import models as db
@@ -112,8 +113,8 @@ class AgentType:
 @strawberry.type
 class DeletedModel:
     name: str
-    moved_dialogs: int = strawberry.field(description="Dialogs moved to the replacement.")
-    moved_agents: int = strawberry.field(description="Agents moved to the replacement.")
+    moved_dialogs: SafeInt = strawberry.field(description="Dialogs moved to the replacement.")
+    moved_agents: SafeInt = strawberry.field(description="Agents moved to the replacement.")
     replacement: ModelType | None
 
 

@@ -11,6 +11,7 @@ import strawberry
 
 from llm_gateway.errors import NotFound
 from llm_gateway.schema.context import Info
+from llm_gateway.schema.scalars import SafeInt
 from llm_gateway.schema.types.catalog import AgentType, ModelType
 
 if TYPE_CHECKING:
@@ -41,9 +42,9 @@ class MessageType:
     content: str
     status: MessageStatus
     model_name: str | None = strawberry.field(description="The model that actually answered.")
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    charged_tokens: int | None = strawberry.field(description="Tokens taken from the balance.")
+    prompt_tokens: SafeInt | None
+    completion_tokens: SafeInt | None
+    charged_tokens: SafeInt | None = strawberry.field(description="Tokens taken from the balance.")
     error_code: str | None
     error_message: str | None
     ttft_ms: int | None = strawberry.field(description="Time to first token, in milliseconds.")

@@ -6,6 +6,7 @@ import datetime as dt
 
 import strawberry
 
+from llm_gateway.schema.scalars import SafeInt
 from llm_gateway.services.config import ConfigView
 
 
@@ -15,7 +16,7 @@ class ConfigEntry:
     value: str = strawberry.field(description="Masked (e.g. sk-…9f2c) when the entry is secret.")
     is_secret: bool
     description: str
-    updated_by: int | None
+    updated_by: SafeInt | None
     updated_at: dt.datetime
 
     @staticmethod

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from llm_gateway.schema.scalars import SafeInt
 from llm_gateway.schema.types.chat import MessageType
 from llm_gateway.schema.types.user import BalanceType
 
@@ -29,9 +30,9 @@ class MessageDelta:
 
 @strawberry.type
 class MessageUsage:
-    prompt_tokens: int
-    completion_tokens: int
-    charged_tokens: int
+    prompt_tokens: SafeInt
+    completion_tokens: SafeInt
+    charged_tokens: SafeInt
     cost_usd: Decimal | None
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import strawberry
 
 from llm_gateway.schema.permissions import IsStaff
+from llm_gateway.schema.scalars import SafeInt
 from llm_gateway.schema.types.user import BalanceType
 
 if TYPE_CHECKING:
@@ -31,16 +32,16 @@ class TransactionType:
     """One ledger row: a signed movement of tokens and the balance right after it."""
 
     id: strawberry.ID
-    user_id: int
-    amount: int = strawberry.field(description="Signed: negative takes tokens away.")
+    user_id: SafeInt
+    amount: SafeInt = strawberry.field(description="Signed: negative takes tokens away.")
     kind: TransactionKind
-    balance_after: int
+    balance_after: SafeInt
     message_id: uuid.UUID | None
     dialog_id: uuid.UUID | None
     model_name: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    uncharged_tokens: int | None = strawberry.field(
+    prompt_tokens: SafeInt | None
+    completion_tokens: SafeInt | None
+    uncharged_tokens: SafeInt | None = strawberry.field(
         description="Usage beyond the hold that was not charged (shown to staff too)."
     )
     reason: str | None
@@ -53,7 +54,7 @@ class TransactionType:
         return self.cost_usd_value
 
     @strawberry.field(permission_classes=[IsStaff], description="Staff member who made it.")  # type: ignore[untyped-decorator]
-    def actor_id(self) -> int | None:
+    def actor_id(self) -> SafeInt | None:
         return self.actor_id_value
 
     @staticmethod
@@ -88,6 +89,6 @@ class BalanceChangePayload:
 
 @strawberry.type
 class BalanceEvent:
-    user_id: int
+    user_id: SafeInt
     reason: str = strawberry.field(description="What moved it: usage, topup, adjustment, …")
     balance: BalanceType

@@ -12,6 +12,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from llm_gateway.schema.context import Info
+from llm_gateway.schema.scalars import SafeInt
 from llm_gateway.schema.types.chat import DialogType, MessageType
 from llm_gateway.schema.types.pagination import Connection
 from llm_gateway.services import reports
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 class StaffDialogType(DialogType):
     """Any user's dialog as staff see it, soft-deleted ones included."""
 
-    user_id: int = strawberry.field(description="The owner.")
+    user_id: SafeInt = strawberry.field(description="The owner.")
     deleted_at: dt.datetime | None = strawberry.field(description="Set when soft-deleted.")
 
     @strawberry.field(description="The dialog's messages, oldest first.")  # type: ignore[untyped-decorator]
@@ -54,7 +55,7 @@ class AuditLogEntry:
     """One staff action and what it changed (secrets redacted)."""
 
     id: strawberry.ID
-    actor_id: int | None = strawberry.field(description="The staff member's user id.")
+    actor_id: SafeInt | None = strawberry.field(description="The staff member's user id.")
     action: str = strawberry.field(description="For example balance.topup or config.set.")
     resource_type: str
     resource_id: str | None
@@ -97,12 +98,12 @@ class UsageRow:
         description="DAY: the UTC day (ISO date); MODEL: the model that answered; "
         "USER: the user id; `total` for the whole range."
     )
-    requests: int = strawberry.field(description="Assistant messages (generations).")
-    prompt_tokens: int
-    completion_tokens: int
-    charged_tokens: int = strawberry.field(description="Tokens taken from balances.")
+    requests: SafeInt = strawberry.field(description="Assistant messages (generations).")
+    prompt_tokens: SafeInt
+    completion_tokens: SafeInt
+    charged_tokens: SafeInt = strawberry.field(description="Tokens taken from balances.")
     cost_usd: Decimal
-    errors: int = strawberry.field(description="Generations that ended FAILED.")
+    errors: SafeInt = strawberry.field(description="Generations that ended FAILED.")
     latency_p50_ms: float | None = strawberry.field(
         description="Median total time of COMPLETE generations; null when there are none."
     )

@@ -6,13 +6,14 @@ import uuid
 
 import strawberry
 
+from llm_gateway.schema.scalars import SafeInt
 from llm_gateway.services.transfer import ImportReport
 
 
 @strawberry.type
 class ImportDialogsResult:
-    dialogs_imported: int
-    messages_imported: int
+    dialogs_imported: SafeInt
+    messages_imported: SafeInt
     dialog_ids: list[uuid.UUID] = strawberry.field(
         description="The new dialogs, in the order of the payload."
     )

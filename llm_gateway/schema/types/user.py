@@ -6,23 +6,24 @@ import datetime as dt
 
 import strawberry
 
+from llm_gateway.schema.scalars import SafeInt
 from llm_gateway.services.balances import BalanceView
 
 
 @strawberry.type(name="Balance")
 class BalanceType:
-    balance: int = strawberry.field(description="Tokens owned.")
-    reserved: int = strawberry.field(description="Tokens held for generations in flight.")
-    available: int = strawberry.field(description="balance - reserved: what can be spent now.")
-    daily_limit: int | None = strawberry.field(description="Null: no daily limit.")
-    daily_used: int
-    daily_remaining: int | None
+    balance: SafeInt = strawberry.field(description="Tokens owned.")
+    reserved: SafeInt = strawberry.field(description="Tokens held for generations in flight.")
+    available: SafeInt = strawberry.field(description="balance - reserved: what can be spent now.")
+    daily_limit: SafeInt | None = strawberry.field(description="Null: no daily limit.")
+    daily_used: SafeInt
+    daily_remaining: SafeInt | None
     daily_resets_at: dt.datetime
-    monthly_limit: int | None = strawberry.field(description="Null: no monthly limit.")
-    monthly_used: int
-    monthly_remaining: int | None
+    monthly_limit: SafeInt | None = strawberry.field(description="Null: no monthly limit.")
+    monthly_used: SafeInt
+    monthly_remaining: SafeInt | None
     monthly_resets_at: dt.datetime
-    lifetime_used: int
+    lifetime_used: SafeInt
 
     @staticmethod
     def from_view(view: BalanceView) -> BalanceType:
@@ -44,7 +45,7 @@ class BalanceType:
 
 @strawberry.type
 class Me:
-    user_id: int
+    user_id: SafeInt
     is_staff: bool
     balance: BalanceType
 
@@ -53,7 +54,7 @@ class Me:
 class UserAccount:
     """A user the gateway knows (one who has a balance), as staff see them."""
 
-    user_id: int
+    user_id: SafeInt
     balance: BalanceType
     created_at: dt.datetime | None
 
