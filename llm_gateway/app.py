@@ -10,14 +10,17 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -26,15 +29,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from llm_gateway.admin import Backend, build_admin
 from llm_gateway.auth import TokenVerifier
+from llm_gateway.body_limit import BodyLimitMiddleware
 from llm_gateway.db.engine import Database, make_engine
 from llm_gateway.db.migrate import assert_at_head
 from llm_gateway.errors import GatewayError
+from llm_gateway.graphql_view import HardenedGraphQL
 from llm_gateway.providers.registry import ProviderRegistry, Timeouts
 from llm_gateway.rest import routes as rest_routes
 from llm_gateway.schema.build import build_schema
@@ -55,6 +59,9 @@ logger = logging.getLogger("llm_gateway")
 
 REQUEST_ID_HEADER = "x-request-id"
 REDIS_MAX_CONNECTIONS = 200
+REDIS_CONNECT_SECONDS = 2.0
+REDIS_SOCKET_SECONDS = 5.0
+SHUTDOWN_STEP_SECONDS = 3.0
 
 
 class RequestIdMiddleware:
@@ -83,7 +90,7 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class GraphQLApp(GraphQL[Context, None]):
+class GraphQLApp(HardenedGraphQL):
     """Strawberry's ASGI view with our context and websocket authentication."""
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -121,6 +128,27 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
+def default_instance_id() -> str:
+    """Unique per process start: a restarted process is a new owner, never mistaken for
+    the one that died (whose holds any sweeper recovers once their lease lapses)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+async def _settled(task: asyncio.Task[None]) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _bounded(what: str, step: Awaitable[None], seconds: float | None = None) -> None:
+    """Run one shutdown step, giving up on it (logged) after ``seconds``."""
+    try:
+        await asyncio.wait_for(step, seconds or SHUTDOWN_STEP_SECONDS)
+    except TimeoutError:
+        logger.error("shutdown: %s did not finish in time; going on", what)
+    except Exception:
+        logger.exception("shutdown: %s failed", what)
+
+
 def create_app(settings: Settings) -> Starlette:
     """Build the application; configuration errors surface here, before serving."""
     secret = settings.jwt_secret()
@@ -139,7 +167,15 @@ def create_app(settings: Settings) -> Starlette:
         redis = (
             Redis.from_pool(  # the client owns the pool and closes it
                 BlockingConnectionPool.from_url(
-                    settings.redis_url, max_connections=REDIS_MAX_CONNECTIONS, timeout=10
+                    settings.redis_url,
+                    max_connections=REDIS_MAX_CONNECTIONS,
+                    timeout=10,
+                    # A Redis that is down must fail fast: the broker and the rate limiter
+                    # degrade on their own, and backoffs would stall requests and shutdown.
+                    # One immediate retry replaces a pooled connection Redis dropped.
+                    socket_connect_timeout=REDIS_CONNECT_SECONDS,
+                    socket_timeout=REDIS_SOCKET_SECONDS,
+                    retry=Retry(NoBackoff(), 1),
                 )
             )
             if settings.redis_url
@@ -177,7 +213,7 @@ def create_app(settings: Settings) -> Starlette:
             ),
         )
         generations = GenerationManager(db, broker, registry, settings)
-        instance_id = settings.instance_id or f"{socket.gethostname()}:{os.getpid()}"
+        instance_id = settings.instance_id or default_instance_id()
         backend = Backend(
             settings.backend_auth_url, settings.backend_users_url, settings.backend_timeout_seconds
         )
@@ -217,21 +253,24 @@ def create_app(settings: Settings) -> Starlette:
             )
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
-            await generations.shutdown(settings.shutdown_grace_seconds)
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
-            await registry.aclose()
-            await backend.aclose()
-            await broker.close()
+            # Every step is bounded: shutdown finishes whatever is down (Redis, the
+            # database), within the grace period plus a few seconds.
+            for task in (watcher, sweeper):
+                if task is not None:
+                    task.cancel()
+                    await _bounded(f"stopping {task.get_name()}", _settled(task))
+            grace = settings.shutdown_grace_seconds
+            await _bounded(
+                "finishing generations",
+                generations.shutdown(grace),
+                grace + SHUTDOWN_STEP_SECONDS,
+            )
+            await _bounded("closing provider clients", registry.aclose())
+            await _bounded("closing the omnimap-back client", backend.aclose())
+            await _bounded("closing the broker", broker.close())
             if redis is not None:
-                await redis.aclose()
-            await db.dispose()
+                await _bounded("closing Redis", redis.aclose())
+            await _bounded("closing the database pool", db.dispose())
 
     graphql = GraphQLApp(
         build_schema(settings),
@@ -251,6 +290,13 @@ def create_app(settings: Settings) -> Starlette:
             )
         )
     middleware.append(Middleware(RequestIdMiddleware))
+    middleware.append(  # inside the two above, so a 413 carries CORS headers and the id
+        Middleware(
+            BodyLimitMiddleware,
+            max_body_bytes=settings.max_request_bytes,
+            max_message_bytes=settings.max_websocket_message_bytes,
+        )
+    )
     return Starlette(
         debug=False,
         routes=[

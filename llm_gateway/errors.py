@@ -61,3 +61,9 @@ class RateLimited(GatewayError):
 
 class ProviderUnavailable(GatewayError):
     code = "PROVIDER_UNAVAILABLE"
+
+
+class ServiceUnavailable(GatewayError):
+    """A part the gateway needs (the broker for live delivery) is down; retry shortly."""
+
+    code = "SERVICE_UNAVAILABLE"

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from llm_gateway.db.engine import Database
 from llm_gateway.db.models import Balance, Message, Reservation, TokenTransaction
 from tests.factories import database_of
 from tests.support import GraphQLClient, Result
@@ -59,7 +60,11 @@ class Money:
 
 
 async def money(app: Any, user: int = 7) -> Money:
-    async with database_of(app).read() as session:
+    return await money_in(database_of(app), user)
+
+
+async def money_in(db: Database, user: int = 7) -> Money:
+    async with db.read() as session:
         account = await session.get(Balance, user)
         assert account is not None
         ledger_sum = await session.scalar(
@@ -89,7 +94,12 @@ async def money(app: Any, user: int = 7) -> Money:
 
 async def assert_exact(app: Any, user: int = 7) -> Money:
     """The money invariants for one user, after everything settled."""
-    state = await money(app, user)
+    return await assert_exact_in(database_of(app), user)
+
+
+async def assert_exact_in(db: Database, user: int = 7) -> Money:
+    """``assert_exact`` on a database the test reads directly (a gateway in another process)."""
+    state = await money_in(db, user)
     assert state.balance == state.ledger_sum
     assert state.reserved == state.held == 0
     assert state.balance >= 0

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,11 +21,13 @@ def make_engine(url: URL | str, *, pool_size: int = 10, max_overflow: int = 10) 
     """An engine tuned for the backend: pooled PostgreSQL, or SQLite in WAL mode.
 
     No ``pool_pre_ping``: on PostgreSQL it costs a round trip (BEGIN, an empty statement,
-    ROLLBACK) on every checkout, about seven per chat, to guard against a rare event. When
-    the server does drop connections (a restart, a failover), the unit of work that finds
-    out fails; SQLAlchemy sees a disconnect and invalidates the whole pool, so the next
-    checkouts connect afresh (``tests/test_engine.py``). SQLite has no server that could
-    drop a connection: a ping there would guard against nothing.
+    ROLLBACK) on every checkout, about seven per chat, to guard against a rare event.
+    Instead a checkout looks, without any I/O, whether asyncpg already saw the server close
+    the socket (``pg_terminate_backend``, a restart): such a connection is replaced before
+    the unit of work starts, so it costs no request. A connection that dies silently is
+    still found by the unit of work that uses it; SQLAlchemy then invalidates the whole
+    pool, so later checkouts connect afresh (``tests/test_engine.py``). SQLite has no
+    server that could drop a connection: a ping there would guard against nothing.
     """
     kwargs: dict[str, Any] = {}
     backend = make_url(url).get_backend_name()
@@ -36,7 +39,17 @@ def make_engine(url: URL | str, *, pool_size: int = 10, max_overflow: int = 10) 
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+    else:
+        event.listen(engine.sync_engine.pool, "checkout", _discard_closed)
     return engine
+
+
+def _discard_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    # Raising DisconnectionError makes the pool drop this connection and check out another.
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise DisconnectionError("the server closed this connection")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -25,6 +25,7 @@ from llm_gateway.schema.types.user import BalanceType
 from llm_gateway.services import balances, chat, dialogs, outcomes
 from llm_gateway.services import message_events as streams
 from llm_gateway.services.chat import Overrides, SendResult
+from llm_gateway.services.events import ensure_available
 from llm_gateway.services.generation import dialog_channel
 from llm_gateway.services.message_wire import message_payload
 from llm_gateway.services.params import GenerationParams
@@ -83,10 +84,13 @@ async def send_message(info: Info, input: SendMessageInput) -> SendMessagePayloa
 
     Returns at once; follow ``messageEvents`` for the answer. Over budget: the message is
     saved, the answer stored as failed, and the call fails with INSUFFICIENT_BALANCE or
-    QUOTA_EXCEEDED carrying the numbers and both message ids.
+    QUOTA_EXCEEDED carrying the numbers and both message ids. With the broker down it fails
+    with SERVICE_UNAVAILABLE before anything is saved or held; once committed, the answer
+    is generated, stored and settled even if the broker drops meanwhile.
     """
     ctx = info.context
     services = ctx.services
+    ensure_available(services.broker)  # refused before anything is held
     await services.rate_limiter.hit(ctx.principal.user_id)
     async with services.db.transaction() as session:
         result = await chat.send_message(
@@ -109,6 +113,7 @@ async def regenerate(info: Info, input: RegenerateInput) -> SendMessagePayload:
     """A new answer to the same user message, with its own hold; older answers remain."""
     ctx = info.context
     services = ctx.services
+    ensure_available(services.broker)  # refused before anything is held
     await services.rate_limiter.hit(ctx.principal.user_id)
     async with services.db.transaction() as session:
         result = await chat.regenerate(

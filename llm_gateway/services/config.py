@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import SystemConfig
-from llm_gateway.errors import NotFound, ValidationFailed
+from llm_gateway.errors import NotFound, ServiceUnavailable, ValidationFailed
 from llm_gateway.providers.registry import Credentials
 from llm_gateway.services import audit
 from llm_gateway.services.events import Broker
@@ -282,12 +282,24 @@ async def notify_changed(broker: Broker, key: str) -> None:
 
 
 async def watch(broker: Broker, on_change: Callable[[], Awaitable[None]]) -> None:
-    """Await ``on_change`` whenever any instance changes a setting (cancel to stop)."""
+    """Await ``on_change`` whenever any instance changes a setting (cancel to stop).
+
+    Notices sent while the broker was down are lost, so after every reconnect the
+    settings are re-read once.
+    """
+    missed = False
     while True:
         try:
             async with broker.subscribe(CONFIG_CHANNEL) as events:
+                if missed:
+                    await on_change()
+                    missed = False
                 async for _ in events:
                     await on_change()
+        except ServiceUnavailable:
+            missed = True  # the broker logs its own state
+            await asyncio.sleep(1.0)
         except Exception:
+            missed = True
             logger.exception("config channel unavailable; retrying")
             await asyncio.sleep(1.0)

@@ -1,8 +1,14 @@
-"""The broker: publish JSON events on named channels, subscribe to them as async iterators.
+"""The broker: publish JSON events on named channels, subscribe to them.
 
 ``InProcessBroker`` serves one process (the embedded default). ``RedisBroker`` serves many
 instances through Redis pub/sub, multiplexing every local subscriber over one Redis
 connection, so an idle subscription costs a queue, not a socket.
+
+The broker carries live delivery only: money, message state and recovery live in the
+database. So publishing never raises (an event that cannot be sent is dropped and logged,
+and the caller learns it from the result), while a subscription ends with
+``ServiceUnavailable`` when the broker drops, so its consumer can end cleanly. A Redis
+broker that lost its server keeps trying to reconnect by itself.
 """
 
 from __future__ import annotations
@@ -14,42 +20,100 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from llm_gateway.errors import ServiceUnavailable
 
 logger = logging.getLogger("llm_gateway.broker")
 
 Event = dict[str, Any]
 QUEUE_LIMIT = 10_000
+REDIS_CALL_SECONDS = 3.0  # a Redis that neither answers nor refuses counts as down
+RECONNECT_SECONDS = 0.5
+UNAVAILABLE_MESSAGE = "Live delivery is unavailable right now; please try again shortly."
+
+
+class _Lost:
+    """Put in a subscriber's queue when the broker dropped: its subscription ends."""
+
+
+LOST: Final = _Lost()
+
+
+class Subscription:
+    """One subscriber's events, in order. Iterate, or ``within(seconds)`` to wait a while.
+
+    Both raise ``ServiceUnavailable`` once the broker has dropped. Waiting a while is safe
+    to repeat: unlike cancelling an async generator's ``anext``, it loses nothing.
+    """
+
+    def __init__(self, queue: asyncio.Queue[Event | _Lost]) -> None:
+        self._queue = queue
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Event:
+        return self._checked(await self._queue.get())
+
+    async def within(self, seconds: float | None) -> Event | None:
+        """The next event, or None when none came within ``seconds`` (None: wait on)."""
+        try:
+            async with asyncio.timeout(seconds):
+                item = await self._queue.get()
+        except TimeoutError:
+            return None
+        return self._checked(item)
+
+    @staticmethod
+    def _checked(item: Event | _Lost) -> Event:
+        if isinstance(item, _Lost):
+            raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
+        return item
 
 
 class Broker(Protocol):
-    async def publish(self, channel: str, event: Event) -> None: ...
+    @property
+    def available(self) -> bool:
+        """False while the broker is known to be down (no I/O: a flag kept up to date)."""
+        ...
 
-    def subscribe(
-        self, channel: str
-    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Event]]: ...
+    async def publish(self, channel: str, event: Event) -> bool:
+        """Send ``event``; False when it could not be sent (logged, never raised)."""
+        ...
+
+    def subscribe(self, channel: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
+        """Events on ``channel`` from now on; raises ``ServiceUnavailable`` when down."""
+        ...
 
     async def close(self) -> None: ...
+
+
+def ensure_available(broker: Broker) -> None:
+    """Refuse work that needs live delivery while the broker is down (before any hold)."""
+    if not broker.available:
+        raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
 
 
 class _Fanout:
     """Local subscribers per channel; each gets its own bounded queue."""
 
     def __init__(self) -> None:
-        self.queues: defaultdict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
+        self.queues: defaultdict[str, set[asyncio.Queue[Event | _Lost]]] = defaultdict(set)
 
-    def add(self, channel: str) -> asyncio.Queue[Event]:
-        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_LIMIT)
+    def add(self, channel: str) -> asyncio.Queue[Event | _Lost]:
+        queue: asyncio.Queue[Event | _Lost] = asyncio.Queue(QUEUE_LIMIT)
         self.queues[channel].add(queue)
         return queue
 
-    def remove(self, channel: str, queue: asyncio.Queue[Event]) -> bool:
+    def remove(self, channel: str, queue: asyncio.Queue[Event | _Lost]) -> bool:
         """Drop a subscriber; True when it was the channel's last."""
         subscribers = self.queues.get(channel)
-        if subscribers is None:
+        if subscribers is None or queue not in subscribers:
             return False
         subscribers.discard(queue)
         if not subscribers:
@@ -64,10 +128,14 @@ class _Fanout:
             except asyncio.QueueFull:  # a stuck consumer must not stall the rest
                 logger.warning("dropping an event for a slow subscriber on %s", channel)
 
-
-async def _drain(queue: asyncio.Queue[Event]) -> AsyncIterator[Event]:
-    while True:
-        yield await queue.get()
+    def end_all(self) -> None:
+        """Every subscription ends (the broker dropped); the channels are forgotten."""
+        for subscribers in self.queues.values():
+            for queue in subscribers:
+                if queue.full():  # the end must get through, even to a stuck consumer
+                    queue.get_nowait()
+                queue.put_nowait(LOST)
+        self.queues.clear()
 
 
 class InProcessBroker:
@@ -76,15 +144,20 @@ class InProcessBroker:
     def __init__(self) -> None:
         self._fanout = _Fanout()
 
-    async def publish(self, channel: str, event: Event) -> None:
+    @property
+    def available(self) -> bool:
+        return True
+
+    async def publish(self, channel: str, event: Event) -> bool:
         # Round-trip through JSON so both brokers hand subscribers the same shapes.
         self._fanout.deliver(channel, json.loads(json.dumps(event)))
+        return True
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[Event]]:
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
         queue = self._fanout.add(channel)
         try:
-            yield _drain(queue)
+            yield Subscription(queue)
         finally:
             self._fanout.remove(channel, queue)
 
@@ -93,7 +166,14 @@ class InProcessBroker:
 
 
 class RedisBroker:
-    """Events cross instances through Redis pub/sub on one shared connection."""
+    """Events cross instances through Redis pub/sub on one shared connection.
+
+    One reader task owns the connection's state. When Redis fails (a publish or the
+    reader sees it), the broker turns unavailable at once: every local subscription ends
+    with ``ServiceUnavailable`` and publishes are dropped without a round trip. The reader
+    then pings every ``RECONNECT_SECONDS`` and, once Redis answers, starts a fresh pub/sub
+    connection; new subscriptions work again from then on.
+    """
 
     def __init__(self, redis: Redis, *, prefix: str = "llmgw:") -> None:
         self._redis = redis
@@ -102,27 +182,49 @@ class RedisBroker:
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._available = True  # until Redis says otherwise
+        self._closed = False
 
-    async def publish(self, channel: str, event: Event) -> None:
-        await self._redis.publish(self._prefix + channel, json.dumps(event))
+    @property
+    def available(self) -> bool:
+        return self._available
 
-    async def _ensure_reader(self) -> PubSub:
-        if self._pubsub is None:
-            self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read(self._pubsub), name="redis-broker")
-        return self._pubsub
+    async def publish(self, channel: str, event: Event) -> bool:
+        if not self._available:
+            return False
+        try:
+            async with asyncio.timeout(REDIS_CALL_SECONDS):
+                await self._redis.publish(self._prefix + channel, json.dumps(event))
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._lost(exc)
+            return False
+        return True
 
-    async def _read(self, pubsub: PubSub) -> None:
-        while True:
-            if not pubsub.subscribed:
+    def _ensure_reader(self) -> None:
+        if not self._closed and (self._reader is None or self._reader.done()):
+            self._reader = asyncio.create_task(self._read(), name="redis-broker")
+
+    def _lost(self, error: BaseException) -> None:
+        """Redis failed: end every subscription now; the reader reconnects."""
+        if self._available:
+            logger.warning("broker lost Redis (%s: %s); reconnecting", type(error).__name__, error)
+        self._available = False
+        self._fanout.end_all()
+        self._ensure_reader()
+
+    async def _read(self) -> None:
+        while not self._closed:
+            if not self._available:
+                await self._reconnect()
+                continue
+            pubsub = self._pubsub
+            if pubsub is None or not pubsub.subscribed:
                 await asyncio.sleep(0.05)
                 continue
             try:
                 message = await pubsub.get_message(timeout=1.0)
-            except Exception:  # connection trouble: log, back off, keep serving
-                logger.exception("redis broker read failed")
-                await asyncio.sleep(0.5)
+            except (RedisError, OSError) as exc:
+                self._lost(exc)
                 continue
             if message is None or message.get("type") != "message":
                 continue
@@ -131,26 +233,67 @@ class RedisBroker:
                 channel = channel.decode()
             self._fanout.deliver(channel.removeprefix(self._prefix), json.loads(message["data"]))
 
-    @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[Event]]:
+    async def _reconnect(self) -> None:
         async with self._lock:
-            pubsub = await self._ensure_reader()
+            old, self._pubsub = self._pubsub, None
+        if old is not None:
+            await _close_quietly(old)
+        try:
+            async with asyncio.timeout(REDIS_CALL_SECONDS):
+                # Pooled connections to the server that went away are dead: start afresh.
+                await self._redis.connection_pool.disconnect()
+                await self._redis.ping()
+        except (RedisError, OSError, TimeoutError):
+            await asyncio.sleep(RECONNECT_SECONDS)
+            return
+        self._available = True
+        logger.warning("broker reconnected to Redis")
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+        self._ensure_reader()
+        if not self._available:
+            raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
+        async with self._lock:
+            if self._pubsub is None:
+                self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._pubsub
             first = channel not in self._fanout.queues
             queue = self._fanout.add(channel)
             if first:
                 # Subscribed before yielding: nothing published after this is missed.
-                await pubsub.subscribe(self._prefix + channel)
+                try:
+                    async with asyncio.timeout(REDIS_CALL_SECONDS):
+                        await pubsub.subscribe(self._prefix + channel)
+                except (RedisError, OSError, TimeoutError) as exc:
+                    self._fanout.remove(channel, queue)
+                    self._lost(exc)
+                    raise ServiceUnavailable(UNAVAILABLE_MESSAGE) from None
         try:
-            yield _drain(queue)
+            yield Subscription(queue)
         finally:
             async with self._lock:
-                if self._fanout.remove(channel, queue) and self._pubsub is not None:
-                    await self._pubsub.unsubscribe(self._prefix + channel)
+                last = self._fanout.remove(channel, queue)
+                if last and self._available and self._pubsub is pubsub:
+                    try:
+                        async with asyncio.timeout(REDIS_CALL_SECONDS):
+                            await pubsub.unsubscribe(self._prefix + channel)
+                    except (RedisError, OSError, TimeoutError) as exc:
+                        self._lost(exc)
 
     async def close(self) -> None:
+        self._closed = True
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+        self._fanout.end_all()
         if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await _close_quietly(self._pubsub)
+            self._pubsub = None
+
+
+async def _close_quietly(pubsub: PubSub) -> None:
+    with contextlib.suppress(RedisError, OSError, TimeoutError):
+        async with asyncio.timeout(REDIS_CALL_SECONDS):
+            await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llm_gateway.db.engine import Database
+from llm_gateway.errors import ServiceUnavailable
 from llm_gateway.providers.base import ErrorKind, Provider, ProviderError, TextDelta, Usage
 from llm_gateway.providers.registry import ProviderRegistry
 from llm_gateway.services import balances, holds, notifications, outcomes
 from llm_gateway.services.chat import GenerationJob, Target
-from llm_gateway.services.events import Broker
+from llm_gateway.services.events import UNAVAILABLE_MESSAGE, Broker
 from llm_gateway.services.message_wire import message_payload
 from llm_gateway.services.outcomes import Outcome
 from llm_gateway.settings import Settings
@@ -96,14 +97,17 @@ class GenerationManager:
         self._policy = balances.MoneyPolicy.from_settings(settings)
         self._running: dict[uuid.UUID, _Running] = {}
         self._control: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._control_ready = asyncio.Event()
         self._closing = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Listen for control messages (cancel, snapshot) from every instance."""
+        """Listen for control messages (cancel, snapshot) from every instance, and keep the
+        holds of this process's generations alive."""
         self._control = asyncio.create_task(self._listen(), name="generation-control")
+        self._heartbeat = asyncio.create_task(self._renew_leases(), name="lease-heartbeat")
         # Normally ready at once; with the broker down the app still starts (readiness
         # reports it) and the listener keeps trying.
         with contextlib.suppress(TimeoutError):
@@ -122,10 +126,31 @@ class GenerationManager:
                     running.task.cancel()
             if pending:
                 await asyncio.wait(pending)
-        if self._control is not None:
-            self._control.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._control
+        for task in (self._control, self._heartbeat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _renew_leases(self) -> None:
+        """Every third of the lease, renew the holds of every generation running here.
+
+        A hold whose lease lapses belongs to a process that died: any instance's sweeper
+        recovers it. So a short lease recovers a crash quickly, and this heartbeat, one
+        statement for the whole process, keeps live generations from being taken for dead
+        (also while they wait for a first token, when nothing else writes).
+        """
+        interval = self._policy.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            ids = [r.job.reservation_id for r in self._running.values() if not r.finishing]
+            if not ids:
+                continue
+            try:
+                async with self._db.transaction() as session:
+                    await holds.renew_leases(session, ids, self._policy)
+            except Exception:  # the database is down: the next beat tries again
+                logger.exception("could not renew the leases of %d generations", len(ids))
 
     def launch(self, job: GenerationJob) -> None:
         running = _Running(job)
@@ -143,10 +168,10 @@ class GenerationManager:
 
     async def cancel(self, message_id: uuid.UUID) -> None:
         """Stop a generation wherever it runs (this process, or another via the broker)."""
-        if not self._cancel_local(message_id):
-            await self._broker.publish(
-                CONTROL_CHANNEL, {"type": "cancel", "messageId": str(message_id)}
-            )
+        if not self._cancel_local(message_id) and not await self._broker.publish(
+            CONTROL_CHANNEL, {"type": "cancel", "messageId": str(message_id)}
+        ):
+            raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
 
     def _cancel_local(self, message_id: uuid.UUID) -> bool:
         running = self._running.get(message_id)
@@ -156,9 +181,10 @@ class GenerationManager:
         running.task.cancel()
         return True
 
-    async def request_snapshots(self, dialog_id: uuid.UUID) -> None:
-        """Ask whichever process runs the dialog's generations for their text so far."""
-        await self._broker.publish(
+    async def request_snapshots(self, dialog_id: uuid.UUID) -> bool:
+        """Ask whichever process runs the dialog's generations for their text so far;
+        False when the request could not be sent."""
+        return await self._broker.publish(
             CONTROL_CHANNEL, {"type": "snapshot", "dialogId": str(dialog_id)}
         )
 
@@ -172,6 +198,8 @@ class GenerationManager:
                             await self._on_control(event)
                         except Exception:
                             logger.exception("control event failed: %s", event)
+            except ServiceUnavailable:
+                await asyncio.sleep(CONTROL_RETRY_SECONDS)  # the broker logs its own state
             except Exception:
                 logger.exception("control channel unavailable; retrying")
                 await asyncio.sleep(CONTROL_RETRY_SECONDS)
@@ -193,6 +221,7 @@ class GenerationManager:
     # -- one generation ----------------------------------------------------------------------
 
     async def _publish(self, running: _Running, event: dict[str, Any]) -> None:
+        """Live delivery only: an event the broker cannot take is dropped, the answer goes on."""
         job = running.job
         await self._broker.publish(
             dialog_channel(job.dialog_id), {**event, "messageId": str(job.message_id)}
@@ -309,7 +338,6 @@ class GenerationManager:
         stream = provider.stream(target.request)
         usage: Usage | None = None
         last_flush = time.monotonic()
-        last_renew = last_flush
         last_publish = last_flush
         coalesce = settings.delta_coalesce_ms / 1000
         first = True
@@ -350,10 +378,8 @@ class GenerationManager:
                         await self._publish_deltas(running)
                         last_publish = now
                     if now - last_flush >= settings.generation_flush_seconds:
-                        renew = now - last_renew >= self._policy.lease.total_seconds() / 3
-                        await self._save_partial(running, renew=renew)
+                        await self._save_partial(running)
                         last_flush = now
-                        last_renew = now if renew else last_renew
         finally:
             await _close(stream)
 
@@ -364,12 +390,10 @@ class GenerationManager:
             running.seq += 1
             await self._publish(running, {"type": "delta", "seq": running.seq, "text": text})
 
-    async def _save_partial(self, running: _Running, *, renew: bool) -> None:
+    async def _save_partial(self, running: _Running) -> None:
         try:
             async with self._db.transaction() as session:
                 await outcomes.save_partial(session, running.job.message_id, running.text)
-                if renew:
-                    await holds.renew_lease(session, running.job.reservation_id, self._policy)
         except Exception:  # a missed flush only widens what a crash could lose
             logger.exception("could not save partial text of %s", running.job.message_id)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -291,13 +292,13 @@ async def release(
     return True
 
 
-async def renew_lease(
-    session: AsyncSession, reservation_id: uuid.UUID, policy: MoneyPolicy
+async def renew_leases(
+    session: AsyncSession, reservation_ids: Collection[uuid.UUID], policy: MoneyPolicy
 ) -> None:
-    """Keep a long generation's hold from being swept."""
+    """Keep the holds of live generations from being swept: one statement per instance."""
     await session.execute(
         update(Reservation)
-        .where(Reservation.id == reservation_id, Reservation.state == "held")
+        .where(Reservation.id.in_(list(reservation_ids)), Reservation.state == "held")
         .values(expires_at=utcnow() + policy.lease)
         .execution_options(synchronize_session=False)
     )

@@ -11,20 +11,28 @@ in, and the sweeper will finish the message.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from llm_gateway.db.engine import Database
 from llm_gateway.db.models import Message
+from llm_gateway.errors import ServiceUnavailable
 from llm_gateway.services.events import Broker
 from llm_gateway.services.generation import dialog_channel
 from llm_gateway.services.message_wire import message_of
 
+logger = logging.getLogger("llm_gateway.message_events")
+
 SNAPSHOT_WAIT_SECONDS = 3.0
+IDLE_CHECK_SECONDS = 2.0
+LOST_POLL_SECONDS = 1.0
+LOST_WAIT_SECONDS = 90.0  # past the lease and a sweep: an orphan is recovered by then
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +74,21 @@ async def _streaming_ids(db: Database, dialog_id: uuid.UUID) -> list[uuid.UUID]:
         return list(rows)
 
 
-async def _saved_text(db: Database, message_id: uuid.UUID) -> tuple[str, str]:
+async def _stored(db: Database, message_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Message]:
+    ids = list(message_ids)
+    if not ids:
+        return {}
     async with db.read() as session:
-        row = await session.get(Message, message_id)
-    return (row.status, row.content) if row is not None else ("failed", "")
+        rows = await session.scalars(select(Message).where(Message.id.in_(ids)))
+        return {row.id: row for row in rows}
+
+
+def _stored_end(row: Message) -> Completed | Failed:
+    """The terminal event a finished message's stored row stands for."""
+    if row.status == "complete":
+        return Completed(row.id, row)
+    code = row.error_code or row.status.upper()
+    return Failed(row.id, code, row.error_message or "", row)
 
 
 class _Tracker:
@@ -79,6 +98,13 @@ class _Tracker:
         self.last_seq: dict[uuid.UUID, int] = {}
         self.waiting: dict[uuid.UUID, list[Delta]] = {}
         self.done: set[uuid.UUID] = set()
+        self.saved: set[uuid.UUID] = set()
+        """Messages whose owner never answered: their saved text is still to be shown."""
+
+    def use_saved(self, message_id: uuid.UUID) -> None:
+        """No snapshot came: follow the message from its saved text on."""
+        self.snapshot(message_id, 0, "")
+        self.saved.add(message_id)
 
     def expect_snapshot(self, message_id: uuid.UUID) -> None:
         self.waiting[message_id] = []
@@ -116,6 +142,7 @@ class _Tracker:
         self.done.add(message_id)
         self.waiting.pop(message_id, None)
         self.last_seq.pop(message_id, None)
+        self.saved.discard(message_id)
         return True
 
 
@@ -123,40 +150,82 @@ async def dialog_events(
     db: Database,
     broker: Broker,
     dialog_id: uuid.UUID,
-    request_snapshots: Callable[[uuid.UUID], Awaitable[None]],
+    request_snapshots: Callable[[uuid.UUID], Awaitable[bool]],
 ) -> AsyncIterator[MessageEvent]:
-    """Every message event of a dialog from now on, with in-flight answers caught up first."""
+    """Every message event of a dialog from now on, with in-flight answers caught up first.
+
+    The database, not the broker, says how an answer ended. While answers are followed
+    and the channel is quiet for ``IDLE_CHECK_SECONDS``, their stored state is looked at,
+    so an answer whose terminal event never came (its owner died and was recovered, or the
+    broker dropped the event) still ends here. When the broker drops, the answers being
+    followed are awaited in the database and end with their stored state; then the
+    subscription ends with ``ServiceUnavailable``.
+    """
     tracker = _Tracker()
-    async with broker.subscribe(dialog_channel(dialog_id)) as raw_events:
+    async with broker.subscribe(dialog_channel(dialog_id)) as subscription:
         in_flight = await _streaming_ids(db, dialog_id)
         for message_id in in_flight:
             tracker.expect_snapshot(message_id)
-        if in_flight:
-            await request_snapshots(dialog_id)
-        deadline = asyncio.get_running_loop().time() + SNAPSHOT_WAIT_SECONDS
-        iterator = aiter(raw_events)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SNAPSHOT_WAIT_SECONDS
+        if in_flight and not await request_snapshots(dialog_id):
+            deadline = loop.time()  # nobody can answer: use the saved text at once
         while True:
-            timeout = None
+            timeout: float | None = None
             if tracker.waiting:
-                timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+                timeout = max(0.0, deadline - loop.time())
+            elif tracker.last_seq:
+                timeout = IDLE_CHECK_SECONDS
             try:
-                raw = await asyncio.wait_for(anext(iterator), timeout)
-            except TimeoutError:
-                # The owner did not answer: it died. Show what was saved; the sweeper
-                # will finish the message and its terminal event will follow.
-                for message_id in list(tracker.waiting):
-                    status, text = await _saved_text(db, message_id)
-                    for out in tracker.snapshot(message_id, 0, text):
-                        yield out
-                    if status != "streaming" and tracker.finished(message_id):
-                        yield (
-                            Completed(message_id)
-                            if status == "complete"
-                            else Failed(message_id, "INTERRUPTED", "The answer was interrupted.")
-                        )
+                raw = await subscription.within(timeout)
+            except ServiceUnavailable:
+                async for event in _await_stored_ends(db, tracker):
+                    yield event
+                raise
+            if raw is not None:
+                for event in _translate(tracker, raw):
+                    yield event
                 continue
-            for event in _translate(tracker, raw):
+            if tracker.waiting:
+                # The owner did not answer (it died, or cannot be reached): show what was
+                # saved; the stored state ends the message once it is recovered.
+                for message_id in list(tracker.waiting):
+                    tracker.use_saved(message_id)
+            for event in await _stored_ends(db, tracker):
                 yield event
+
+
+async def _stored_ends(db: Database, tracker: _Tracker) -> list[MessageEvent]:
+    """The saved text of messages caught up from the database, and terminal events for
+    followed messages the database has already finished (none while it cannot be read:
+    the next look tries again)."""
+    try:
+        rows = await _stored(db, tracker.last_seq)
+    except (SQLAlchemyError, OSError) as exc:
+        logger.warning("could not read the state of followed answers: %s", exc)
+        return []
+    out: list[MessageEvent] = []
+    for message_id, row in rows.items():
+        if message_id in tracker.saved:
+            tracker.saved.discard(message_id)
+            if row.content:
+                out.append(Delta(message_id, 0, row.content))
+        if row.status != "streaming" and tracker.finished(message_id):
+            out.append(_stored_end(row))
+    return out
+
+
+async def _await_stored_ends(db: Database, tracker: _Tracker) -> AsyncIterator[MessageEvent]:
+    """After the broker dropped: the followed answers' ends, as the database records them."""
+    for message_id in list(tracker.waiting):
+        tracker.use_saved(message_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LOST_WAIT_SECONDS
+    while tracker.last_seq and loop.time() < deadline:
+        for event in await _stored_ends(db, tracker):
+            yield event
+        if tracker.last_seq:
+            await asyncio.sleep(LOST_POLL_SECONDS)
 
 
 def _translate(tracker: _Tracker, raw: dict[str, Any]) -> list[MessageEvent]:

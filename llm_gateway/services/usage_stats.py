@@ -32,13 +32,14 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    true,
     type_coerce,
 )
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.models import Message
-from llm_gateway.services.reports import ONE_DAY, date_bounds
+from llm_gateway.services.reports import date_bounds
 
 MAX_SPAN_DAYS = 366
 USD_PLACES = Decimal("0.00000001")
@@ -160,14 +161,14 @@ async def usage_stats(
     """Usage from ``since`` to ``until`` (both UTC days included), in buckets."""
     start, end = date_bounds(since, until, max_days=MAX_SPAN_DAYS)
     assert start is not None
-    assert end is not None
     dialect = session.get_bind().dialect.name
     key = _key_column(group_by, dialect)
     in_range = and_(
         # A literal, so the planners can match the partial index on assistant rows.
         Message.role == literal_column("'assistant'"),
         Message.created_at >= start,
-        Message.created_at < end,
+        # No end past the calendar's last day (``date_bounds`` gives None there).
+        Message.created_at < end if end is not None else true(),
     )
     sums = (
         func.count().label("requests"),
@@ -257,7 +258,5 @@ def _ordered(group_by: GroupBy, buckets: Buckets, since: dt.date, until: dt.date
 
 
 def _days(since: dt.date, until: dt.date) -> Iterable[dt.date]:
-    day = since
-    while day <= until:
-        yield day
-        day += ONE_DAY
+    for offset in range((until - since).days + 1):
+        yield since + dt.timedelta(days=offset)  # never a day past ``until``: 9999-12-31
