@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from llm_gateway.db.models import AuditLog, Dialog, Message
 from llm_gateway.errors import Unauthenticated
-from llm_gateway.schema import limits
+from llm_gateway.schema import documents, limits
 from llm_gateway.schema.build import GatewaySchema, build_schema
 from llm_gateway.settings import Settings
 from tests.admin_support import AdminClient, flashes
@@ -74,6 +74,7 @@ def work(monkeypatch: pytest.MonkeyPatch) -> Work:
 
     monkeypatch.setattr(limits, "analyse", counted_analyse)
     monkeypatch.setattr(strawberry_schema, "validate", counted_validate)
+    monkeypatch.setattr(documents, "validate", counted_validate)
     return seen
 
 
@@ -156,7 +157,8 @@ async def test_a_flat_document_the_size_of_a_request_is_refused_cheaply(work: Wo
     [(message, code)] = await outcome(build_schema(DEFAULTS), largest)
     assert (code, message) == (
         "GRAPHQL_PARSE_FAILED",
-        "Syntax Error: Document contains more than 5000 tokens. Parsing aborted.",
+        f"Syntax Error: Document contains more than {DEFAULTS.graphql_max_tokens} tokens. "
+        "Parsing aborted.",
     )
     assert (work.analyses, work.validations) == ([], 0)
 
@@ -167,6 +169,41 @@ async def test_a_flat_document_the_size_of_a_request_is_refused_cheaply(work: Wo
     assert code == "GRAPHQL_VALIDATION_FAILED"
     assert work.steps == 20_001
     assert work.validations == 0
+
+
+async def test_repeated_fields_stop_at_graphql_cores_comparison_budget(work: Work) -> None:
+    # OverlappingFieldsCanBeMergedRule compares same-named fields pairwise: quadratic, so
+    # bounded by a budget (documents.OVERLAP_BUDGET) the documents in use never come near.
+    # 300 same-named fields: 44,850 comparisons, within graphql-core's default budget.
+    repeated = flat(300)
+    assert limits.check(parse(repeated), limits.Limits.of(DEFAULTS)) == []
+    assert await outcome(build_schema(DEFAULTS), repeated) == [
+        ("Validation aborted.", "GRAPHQL_VALIDATION_FAILED")
+    ]
+    assert work.validations == 1
+
+
+async def test_many_mistakes_stop_at_a_few_errors(work: Work) -> None:
+    # Each error scans the document up to its position: 100 errors on a long document
+    # were quadratic. Ten are reported, then graphql-core's "error limit reached".
+    mistakes = " ".join(f"query Q{i}($v: Int) {{ me {{ userId }} }}" for i in range(60))
+    errors = await outcome(build_schema(DEFAULTS), mistakes, operation_name="Q0")
+    assert len(errors) == documents.MAX_VALIDATION_ERRORS + 1
+    assert "error limit reached" in errors[-1][0]
+
+
+async def test_a_document_past_its_character_limit_is_refused_before_parsing(
+    gql: GraphQLClient, settings: Settings, work: Work
+) -> None:
+    limit = settings.graphql_max_document_chars
+    query = "{ me { userId } } #"
+    at_limit = await gql(query + "x" * (limit - len(query)), user=7)
+    assert at_limit.ok() == {"me": {"userId": 7}}
+    over = await gql(query + "x" * (limit - len(query) + 1), user=7)
+    assert over.status == 413
+    assert over.codes == ["PAYLOAD_TOO_LARGE"]
+    assert "send long values as variables" in over.errors[0]["message"]
+    assert len(work.analyses) == 1  # the refused one was never parsed
 
 
 async def test_an_unknown_fragment_is_reported_by_graphql_core(work: Work) -> None:
@@ -285,6 +322,13 @@ async def test_the_checks_apply_over_the_websocket(settings: Settings) -> None:
         [error] = refused["payload"]
         assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
         assert "maximum operation cost" in error["message"]
+
+        too_long = await socket.subscribe(
+            "{ me { userId } } #" + "x" * settings.graphql_max_document_chars
+        )
+        refused = await socket.receive()
+        assert (refused["id"], refused["type"]) == (too_long, "error")
+        assert [e["extensions"]["code"] for e in refused["payload"]] == ["PAYLOAD_TOO_LARGE"]
 
         nul = await socket.subscribe(CREATE, {"input": {"title": "\x00"}})
         refused = await socket.receive()

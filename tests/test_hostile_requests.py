@@ -286,8 +286,10 @@ async def test_a_malformed_message_closes_the_socket_with_4400(settings: Setting
 
 
 def subscribe_of_size(size: int) -> str:
-    message = json.dumps({"id": "1", "type": "subscribe", "payload": {"query": "{ __typename }"}})
-    return message.replace("{ __typename }", "{ __typename }" + " " * (size - len(message)))
+    # Padded in the variables: the document itself has a (smaller) character limit.
+    payload = {"query": "{ __typename }", "variables": {"pad": ""}}
+    message = json.dumps({"id": "1", "type": "subscribe", "payload": payload})
+    return message.replace('"pad": ""', '"pad": "' + " " * (size - len(message)) + '"')
 
 
 async def closed_past_the_limit(server: LiveServer) -> str:

@@ -25,11 +25,19 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse, validate
+from graphql.validation.rules import overlapping_fields_can_be_merged
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 CACHE_SIZE = 128
+MAX_VALIDATION_ERRORS = 10
+
+# graphql-core's OverlappingFieldsCanBeMergedRule compares same-named fields pairwise within
+# a budget (500,000 by default: half a second of CPU), then stops with "Validation aborted.".
+# Documents in use spend under 20. Read whenever the rule starts: it holds process-wide.
+overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = OVERLAP_BUDGET = 20_000
 MAX_CACHED_QUERY_CHARS = 4_000  # the chat's documents are under 500
 
 ParseOptions = tuple[tuple[str, Any], ...]
@@ -39,6 +47,22 @@ Rules = tuple[type[ASTValidationRule], ...]
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def _parsed(query: str, options: ParseOptions) -> DocumentNode:
     return parse(query, **dict(options))
+
+
+def validate_document(
+    schema: GraphQLSchema, document: DocumentNode, rules: Rules
+) -> list[GraphQLError]:
+    """Strawberry's validation (its own rules added), stopping at ``MAX_VALIDATION_ERRORS``.
+
+    Each error locates itself by scanning the document up to its position, so graphql-core's
+    default of 100 errors made a long document with many small mistakes quadratic.
+    """
+    return validate(
+        schema,
+        document,
+        (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
+        max_errors=MAX_VALIDATION_ERRORS,
+    )
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
@@ -78,21 +102,28 @@ class CachedDocuments(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         query = context.query
-        if (
+        if not (
             query
-            and self._document is not None
-            and context.graphql_document is self._document
+            and context.graphql_document is not None
             and context.validation_rules  # with none, strawberry does not validate either
             and context.pre_execution_errors is None
         ):
-            try:
+            yield
+            return
+        errors: tuple[GraphQLError, ...] | list[GraphQLError] | None
+        try:
+            if context.graphql_document is self._document:
                 errors = _validated(
                     context.schema._schema, query, self._options, context.validation_rules
                 )
-            except Exception:
-                # A crashing rule: left unset, strawberry runs the rules again and the
-                # failure surfaces from there.
-                errors = None
-            if errors is not None:
-                context.pre_execution_errors = list(errors)  # a copy: the tuple is shared
+            else:  # a long document, parsed by strawberry: validated, never cached
+                errors = validate_document(
+                    context.schema._schema, context.graphql_document, context.validation_rules
+                )
+        except Exception:
+            # A crashing rule: left unset, strawberry runs the rules again and the
+            # failure surfaces from there.
+            errors = None
+        if errors is not None:
+            context.pre_execution_errors = list(errors)  # a copy: the tuple is shared
         yield
