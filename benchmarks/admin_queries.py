@@ -37,8 +37,8 @@ from sqlalchemy.engine import URL, make_url
 
 from llm_gateway.db import migrate
 from llm_gateway.db.engine import Database, make_engine
-from llm_gateway.services import ledger as ledger_service
-from llm_gateway.services import reports, usage_stats
+from llm_gateway.services.money import ledger as ledger_service
+from llm_gateway.services.staff import reports, usage_stats
 
 SERVER = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

@@ -15,7 +15,7 @@ from benchmarks import chat_load, processes
 from benchmarks.chat_load import ChatUser
 from benchmarks.scratch import MODEL
 from llm_gateway.db.engine import Database, make_engine
-from llm_gateway.services import dialogs
+from llm_gateway.services.chat import dialogs
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

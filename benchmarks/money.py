@@ -29,8 +29,8 @@ from sqlalchemy.engine import make_url
 
 from llm_gateway.db import migrate
 from llm_gateway.db.engine import Database, make_engine
-from llm_gateway.services import balances, holds, ledger
-from llm_gateway.services.audit import Actor
+from llm_gateway.services.money import balances, holds, ledger
+from llm_gateway.services.staff.audit import Actor
 from llm_gateway.settings import Settings
 
 SERVER = os.environ.get(

@@ -23,7 +23,8 @@ from benchmarks.chat_load import ChatUser
 from llm_gateway.auth import mint_access_token
 from llm_gateway.db import migrate
 from llm_gateway.db.engine import Database, make_engine
-from llm_gateway.services import balances, dialogs
+from llm_gateway.services.chat import dialogs
+from llm_gateway.services.money import balances
 from llm_gateway.settings import Settings
 
 SERVER = os.environ.get(

@@ -44,15 +44,16 @@ from llm_gateway.rest import routes as rest_routes
 from llm_gateway.schema.build import build_schema
 from llm_gateway.schema.context import Context
 from llm_gateway.schema.loaders import Loaders
-from llm_gateway.services import config, health
-from llm_gateway.services.balances import MoneyPolicy
-from llm_gateway.services.config import Cipher, CredentialCache, Limits
+from llm_gateway.services.catalog.credentials import settings_credentials
+from llm_gateway.services.chat.generation.recovery import run_sweeper, sweep_once
+from llm_gateway.services.chat.generation.runner import GenerationManager
 from llm_gateway.services.container import Services
-from llm_gateway.services.credentials import settings_credentials
-from llm_gateway.services.events import Broker, InProcessBroker, RedisBroker
-from llm_gateway.services.generation import GenerationManager
-from llm_gateway.services.rate_limit import RateLimiter
-from llm_gateway.services.sweeper import run_sweeper, sweep_once
+from llm_gateway.services.money.balances import MoneyPolicy
+from llm_gateway.services.money.rate_limit import RateLimiter
+from llm_gateway.services.plumbing import health
+from llm_gateway.services.plumbing.broker import Broker, InProcessBroker, RedisBroker
+from llm_gateway.services.staff import runtime_settings as config
+from llm_gateway.services.staff.runtime_settings import Cipher, CredentialCache, Limits
 from llm_gateway.settings import Settings
 
 logger = logging.getLogger("llm_gateway")

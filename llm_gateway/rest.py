@@ -12,9 +12,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from llm_gateway.errors import Forbidden, GatewayError, Unauthenticated
-from llm_gateway.services import models_admin
-from llm_gateway.services.audit import Actor
+from llm_gateway.services.catalog import models as models_admin
 from llm_gateway.services.container import Services
+from llm_gateway.services.staff.audit import Actor
 
 
 def _error(status: int, error: GatewayError) -> Response:

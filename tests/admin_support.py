@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from llm_gateway.db.models import AuditLog
-from llm_gateway.services import reports
+from llm_gateway.services.staff import reports
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 

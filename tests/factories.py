@@ -9,7 +9,7 @@ from typing import Any
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.engine import Database
 from llm_gateway.db.models import Message
-from llm_gateway.services import dialogs
+from llm_gateway.services.chat import dialogs
 
 
 def database_of(app: Any) -> Database:

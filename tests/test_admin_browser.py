@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from llm_gateway.services import balances, catalog, config
+from llm_gateway.services.catalog import listing as catalog
+from llm_gateway.services.money import balances
+from llm_gateway.services.staff import runtime_settings as config
 from tests.admin_support import audit_entries
 from tests.conftest import REQUIRE_SERVICES, STAFF_LOGIN, admin_settings
 from tests.fakes.omnimap_back import OmnimapBack

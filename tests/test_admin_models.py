@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.services import catalog
+from llm_gateway.services.catalog import listing as catalog
 from tests.admin_support import AdminClient, flashes
 from tests.chat_support import finished, new_dialog, send
 from tests.support import GraphQLClient

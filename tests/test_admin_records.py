@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import select, update
 
 from llm_gateway.db.models import Dialog, Message, SystemConfig, TokenTransaction
-from llm_gateway.services import audit, config, dialogs
+from llm_gateway.services.chat import dialogs
+from llm_gateway.services.staff import audit
+from llm_gateway.services.staff import runtime_settings as config
 from tests.admin_support import AdminClient, audit_entries, csrf_of, flashes
 from tests.chat_support import assert_exact, finished, new_dialog, send
 from tests.factories import add_message, create_dialog, database_of

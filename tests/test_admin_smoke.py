@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from llm_gateway.services import balances
+from llm_gateway.services.money import balances
 from tests.admin_support import AdminClient, flashes
 from tests.chat_support import finished, new_dialog, send
 from tests.support import GraphQLClient

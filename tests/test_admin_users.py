@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.services import balances, catalog, ledger
-from llm_gateway.services.audit import Actor
-from llm_gateway.services.balances import BalanceView
+from llm_gateway.services.catalog import listing as catalog
+from llm_gateway.services.money import balances, ledger
+from llm_gateway.services.money.balances import BalanceView
+from llm_gateway.services.staff.audit import Actor
 from tests.admin_support import AdminClient, audit_entries, csrf_of, flashes
 from tests.fakes.omnimap_back import OmnimapBack
 

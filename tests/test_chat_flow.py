@@ -15,10 +15,12 @@ from sqlalchemy import select
 
 from llm_gateway.app import create_app
 from llm_gateway.db.models import Dialog, Message, Model
-from llm_gateway.services import chat, dialogs, outcomes
-from llm_gateway.services.balances import MoneyPolicy
-from llm_gateway.services.chat import Overrides
-from llm_gateway.services.generation import dialog_channel
+from llm_gateway.services.chat import dialogs
+from llm_gateway.services.chat import sending as chat
+from llm_gateway.services.chat.generation import outcomes
+from llm_gateway.services.chat.generation.runner import dialog_channel
+from llm_gateway.services.chat.sending import Overrides
+from llm_gateway.services.money.balances import MoneyPolicy
 from llm_gateway.settings import Settings
 from tests.chat_support import assert_exact, finished, money, new_dialog, send
 from tests.conftest import make_settings

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text
 
 from llm_gateway.db.models import AuditLog
-from llm_gateway.services.config import mask
+from llm_gateway.services.staff.runtime_settings import mask
 from llm_gateway.settings import Settings
 from tests.chat_support import finished, new_dialog, send
 from tests.conftest import make_settings

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from llm_gateway.db.models import TokenTransaction
-from llm_gateway.services import balances
-from llm_gateway.services.balances import MoneyPolicy
+from llm_gateway.services.money import balances
+from llm_gateway.services.money.balances import MoneyPolicy
 from tests.factories import database_of
 
 NOW = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.UTC)

@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 from llm_gateway.db.engine import Database, make_engine
 from llm_gateway.db.models import Balance, Reservation, TokenTransaction
 from llm_gateway.errors import Conflict, GatewayError, InsufficientBalance, QuotaExceeded
-from llm_gateway.services import balances, holds, ledger
-from llm_gateway.services.audit import Actor
-from llm_gateway.services.balances import MoneyPolicy
-from llm_gateway.services.holds import Pricing
+from llm_gateway.services.money import balances, holds, ledger
+from llm_gateway.services.money.balances import MoneyPolicy
+from llm_gateway.services.money.holds import Pricing
+from llm_gateway.services.staff.audit import Actor
 
 STAFF = Actor(user_id=999)
 PRICING = Pricing(
@@ -313,8 +313,8 @@ async def test_usage_beyond_the_hold_is_capped_and_recorded(db: Database) -> Non
 
 
 async def test_expired_holds_are_swept(db: Database) -> None:
-    from llm_gateway.services.events import InProcessBroker
-    from llm_gateway.services.sweeper import sweep_once
+    from llm_gateway.services.chat.generation.recovery import sweep_once
+    from llm_gateway.services.plumbing.broker import InProcessBroker
 
     await top_up(db, 1, 10_000)
     short = policy(lease_seconds=10)

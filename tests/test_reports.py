@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, update
 
 from llm_gateway.db.models import Dialog, Message
-from llm_gateway.services import dialogs
+from llm_gateway.services.chat import dialogs
 from tests.factories import add_message, create_dialog, database_of
 from tests.support import GraphQLClient, Result
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.services import export as export_service
-from llm_gateway.services import transfer
+from llm_gateway.services.chat.transfer import export as export_service
+from llm_gateway.services.chat.transfer import importing as transfer
 from llm_gateway.settings import Settings
 from tests.conftest import make_settings
 from tests.factories import add_message, create_dialog

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from llm_gateway.errors import ValidationFailed
-from llm_gateway.services import reports
+from llm_gateway.services.staff import reports
 
 NUL = "\x00"
 

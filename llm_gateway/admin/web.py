@@ -23,8 +23,8 @@ from starlette.templating import Jinja2Templates
 
 from llm_gateway.admin.backend import Backend, BackendUser
 from llm_gateway.errors import GatewayError, NotFound, Unauthenticated
-from llm_gateway.services.audit import Actor
 from llm_gateway.services.container import Services
+from llm_gateway.services.staff.audit import Actor
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 PREFIX = "/admin"

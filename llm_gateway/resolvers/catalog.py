@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llm_gateway.schema.context import Info
 from llm_gateway.schema.types.catalog import AgentType, ModelType
-from llm_gateway.services import catalog
+from llm_gateway.services.catalog import listing as catalog
 
 
 async def models(info: Info) -> list[ModelType]:

@@ -20,8 +20,9 @@ from llm_gateway.schema.types.catalog import (
     ModelType,
     ReloadModelsPayload,
 )
-from llm_gateway.services import agents_admin, models_admin
-from llm_gateway.services.params import GenerationParams
+from llm_gateway.services.catalog import agents as agents_admin
+from llm_gateway.services.catalog import models as models_admin
+from llm_gateway.services.catalog.params import GenerationParams
 
 
 async def create_model(info: Info, input: CreateModelInput) -> ModelType:

@@ -22,13 +22,16 @@ from llm_gateway.schema.types.events import (
     SendMessagePayload,
 )
 from llm_gateway.schema.types.user import BalanceType
-from llm_gateway.services import balances, chat, dialogs, outcomes
-from llm_gateway.services import message_events as streams
-from llm_gateway.services.chat import Overrides, SendResult
-from llm_gateway.services.events import ensure_available
-from llm_gateway.services.generation import dialog_channel
-from llm_gateway.services.message_wire import message_payload
-from llm_gateway.services.params import GenerationParams
+from llm_gateway.services.catalog.params import GenerationParams
+from llm_gateway.services.chat import dialogs
+from llm_gateway.services.chat import live_events as streams
+from llm_gateway.services.chat import sending as chat
+from llm_gateway.services.chat.generation import outcomes
+from llm_gateway.services.chat.generation.runner import dialog_channel
+from llm_gateway.services.chat.message_wire import message_payload
+from llm_gateway.services.chat.sending import Overrides, SendResult
+from llm_gateway.services.money import balances
+from llm_gateway.services.plumbing.broker import ensure_available
 
 if TYPE_CHECKING:
     from llm_gateway.db.models import Message

@@ -5,7 +5,7 @@ from __future__ import annotations
 from llm_gateway.schema.context import Info
 from llm_gateway.schema.inputs import DeleteConfigInput, SetConfigInput
 from llm_gateway.schema.types.config import ConfigEntry
-from llm_gateway.services import config
+from llm_gateway.services.staff import runtime_settings as config
 
 
 async def system_config(info: Info) -> list[ConfigEntry]:

@@ -13,8 +13,8 @@ from llm_gateway.schema.inputs import (
 )
 from llm_gateway.schema.types.chat import DeletedDialog, DialogType, MessageType
 from llm_gateway.schema.types.pagination import Connection
-from llm_gateway.services import dialogs
-from llm_gateway.services.params import GenerationParams
+from llm_gateway.services.catalog.params import GenerationParams
+from llm_gateway.services.chat import dialogs
 
 
 async def dialog_list(

@@ -25,7 +25,8 @@ from llm_gateway.schema.types.money import (
 )
 from llm_gateway.schema.types.pagination import Connection
 from llm_gateway.schema.types.user import BalanceType, UserAccount
-from llm_gateway.services import balances, ledger, notifications, reports
+from llm_gateway.services.money import balances, ledger, notifications
+from llm_gateway.services.staff import reports
 
 
 async def transactions(

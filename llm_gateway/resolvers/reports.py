@@ -16,7 +16,7 @@ from llm_gateway.schema.types.reports import (
     UsageGroupBy,
     UsageStats,
 )
-from llm_gateway.services import reports, usage_stats
+from llm_gateway.services.staff import reports, usage_stats
 
 From = Annotated[
     dt.date | None, strawberry.argument(name="from", description="First UTC day, included.")

@@ -9,7 +9,8 @@ from strawberry.scalars import JSON
 from llm_gateway.schema.context import Info
 from llm_gateway.schema.inputs import ImportDialogsInput
 from llm_gateway.schema.types.transfer import ImportDialogsResult
-from llm_gateway.services import export, transfer
+from llm_gateway.services.chat.transfer import export
+from llm_gateway.services.chat.transfer import importing as transfer
 
 
 async def export_dialogs(info: Info, ids: list[uuid.UUID] | None = None) -> JSON:

@@ -13,8 +13,8 @@ from strawberry.types import Info as StrawberryInfo
 from llm_gateway.auth import Principal
 from llm_gateway.errors import GatewayError, Unauthenticated
 from llm_gateway.schema.loaders import Loaders
-from llm_gateway.services.audit import Actor
 from llm_gateway.services.container import Services
+from llm_gateway.services.staff.audit import Actor
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types.maybe import Some
 
 from llm_gateway.schema.scalars import SafeInt
-from llm_gateway.services.patch import UNSET
+from llm_gateway.services.plumbing.patch import UNSET
 
 
 def patch_value(value: Some[Any] | None) -> Any:

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 from aiodataloader import DataLoader
 
-from llm_gateway.services import catalog, dialogs, reports
-from llm_gateway.services.pagination import Page
+from llm_gateway.services.catalog import listing as catalog
+from llm_gateway.services.chat import dialogs
+from llm_gateway.services.plumbing.pagination import Page
+from llm_gateway.services.staff import reports
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

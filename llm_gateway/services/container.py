@@ -9,11 +9,11 @@ from redis.asyncio import Redis
 
 from llm_gateway.auth import TokenVerifier
 from llm_gateway.db.engine import Database
-from llm_gateway.services.balances import MoneyPolicy
-from llm_gateway.services.config import Cipher, Limits
-from llm_gateway.services.events import Broker
-from llm_gateway.services.generation import GenerationManager
-from llm_gateway.services.rate_limit import RateLimiter
+from llm_gateway.services.chat.generation.runner import GenerationManager
+from llm_gateway.services.money.balances import MoneyPolicy
+from llm_gateway.services.money.rate_limit import RateLimiter
+from llm_gateway.services.plumbing.broker import Broker
+from llm_gateway.services.staff.runtime_settings import Cipher, Limits
 from llm_gateway.settings import Settings
 
 

@@ -26,9 +26,11 @@ from llm_gateway.admin.web import (
 )
 from llm_gateway.db.models import Agent
 from llm_gateway.errors import Conflict, NotFound, ValidationFailed
-from llm_gateway.services import agents_admin, catalog, models_admin
-from llm_gateway.services.params import GenerationParams
-from llm_gateway.services.patch import UNSET, Unset
+from llm_gateway.services.catalog import agents as agents_admin
+from llm_gateway.services.catalog import listing as catalog
+from llm_gateway.services.catalog import models as models_admin
+from llm_gateway.services.catalog.params import GenerationParams
+from llm_gateway.services.plumbing.patch import UNSET, Unset
 
 MAX_AGENT_ID = 2**31 - 1  # agents.id is an INTEGER
 LIST = "/admin/agents"

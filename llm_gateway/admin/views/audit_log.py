@@ -19,7 +19,7 @@ from llm_gateway.admin.views.users import page_size, user_id_in
 from llm_gateway.admin.web import Staff, page_links, render, services_of, staff_page, user_names
 from llm_gateway.db.models import AuditLog
 from llm_gateway.errors import ValidationFailed
-from llm_gateway.services import reports
+from llm_gateway.services.staff import reports
 
 FILTERS = ("actor", "action", "resource_type", "resource_id", "from", "to")
 

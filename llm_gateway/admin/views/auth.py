@@ -26,8 +26,8 @@ from llm_gateway.admin.web import (
     start_session,
 )
 from llm_gateway.errors import Unauthenticated
-from llm_gateway.services import audit
-from llm_gateway.services.audit import Actor
+from llm_gateway.services.staff import audit
+from llm_gateway.services.staff.audit import Actor
 
 MAX_USERNAME = 150
 

@@ -10,8 +10,8 @@ from starlette.routing import Route
 
 from llm_gateway.admin.charts import Bar, column_chart, row_chart
 from llm_gateway.admin.web import Staff, render, services_of, staff_page
-from llm_gateway.services import usage_stats
-from llm_gateway.services.usage_stats import GroupBy
+from llm_gateway.services.staff import usage_stats
+from llm_gateway.services.staff.usage_stats import GroupBy
 
 DAYS = 30
 

@@ -30,7 +30,8 @@ from llm_gateway.admin.web import (
 )
 from llm_gateway.db.models import Dialog, Message
 from llm_gateway.errors import Conflict, NotFound, ValidationFailed
-from llm_gateway.services import catalog, moderation, reports
+from llm_gateway.services.catalog import listing as catalog
+from llm_gateway.services.staff import moderation, reports
 
 FILTERS = ("user", "model", "from", "to", "show")
 SHOWN = {"live": False, "deleted": True, "all": None}

@@ -20,7 +20,8 @@ from llm_gateway.admin.web import (
     staff_page,
 )
 from llm_gateway.errors import NotFound, ValidationFailed
-from llm_gateway.services import catalog, models_admin
+from llm_gateway.services.catalog import listing as catalog
+from llm_gateway.services.catalog import models as models_admin
 
 PROVIDERS = ("openai", "anthropic", "gigachat", "mock")
 

@@ -28,7 +28,7 @@ from llm_gateway.admin.web import (
     user_names,
 )
 from llm_gateway.errors import NotFound, ValidationFailed
-from llm_gateway.services import config
+from llm_gateway.services.staff import runtime_settings as config
 
 PATH = "/admin/settings"
 LIMIT_FIELDS = {

@@ -14,7 +14,7 @@ from llm_gateway.admin.views.users import page_size, user_id_in
 from llm_gateway.admin.web import Staff, page_links, render, services_of, staff_page, user_names
 from llm_gateway.db.models import TokenTransaction
 from llm_gateway.errors import ValidationFailed
-from llm_gateway.services import ledger
+from llm_gateway.services.money import ledger
 
 KINDS = ledger.KINDS
 FILTERS = ("user", "kind", "from", "to")

@@ -33,8 +33,8 @@ from llm_gateway.admin.web import (
 from llm_gateway.bounds import MAX_SAFE_INTEGER
 from llm_gateway.db.models import Balance, TokenTransaction
 from llm_gateway.errors import NotFound, ValidationFailed
-from llm_gateway.services import balances, ledger, notifications
-from llm_gateway.services.balances import BalanceView
+from llm_gateway.services.money import balances, ledger, notifications
+from llm_gateway.services.money.balances import BalanceView
 
 PAGE_SIZE = 25
 MAX_NAME_MATCHES = 50

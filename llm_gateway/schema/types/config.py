@@ -7,7 +7,7 @@ import datetime as dt
 import strawberry
 
 from llm_gateway.schema.scalars import SafeInt
-from llm_gateway.services.config import ConfigView
+from llm_gateway.services.staff.runtime_settings import ConfigView
 
 
 @strawberry.type

@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
-from llm_gateway.services.pagination import Page
+from llm_gateway.services.plumbing.pagination import Page
 
 Node = TypeVar("Node")
 Row = TypeVar("Row")

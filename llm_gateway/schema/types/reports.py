@@ -15,11 +15,11 @@ from llm_gateway.schema.context import Info
 from llm_gateway.schema.scalars import SafeInt
 from llm_gateway.schema.types.chat import DialogType, MessageType
 from llm_gateway.schema.types.pagination import Connection
-from llm_gateway.services import reports
+from llm_gateway.services.staff import reports
 
 if TYPE_CHECKING:
     from llm_gateway.db import models as db
-    from llm_gateway.services import usage_stats
+    from llm_gateway.services.staff import usage_stats
 
 
 @strawberry.type(name="StaffDialog")

@@ -7,7 +7,7 @@ import uuid
 import strawberry
 
 from llm_gateway.schema.scalars import SafeInt
-from llm_gateway.services.transfer import ImportReport
+from llm_gateway.services.chat.transfer.importing import ImportReport
 
 
 @strawberry.type

@@ -7,7 +7,7 @@ import datetime as dt
 import strawberry
 
 from llm_gateway.schema.scalars import SafeInt
-from llm_gateway.services.balances import BalanceView
+from llm_gateway.services.money.balances import BalanceView
 
 
 @strawberry.type(name="Balance")

@@ -17,16 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import Dialog, Message, Model
 from llm_gateway.errors import NotFound, ValidationFailed
-from llm_gateway.services import catalog
-from llm_gateway.services.pagination import (
+from llm_gateway.services.catalog import listing as catalog
+from llm_gateway.services.catalog.params import GenerationParams, validate_params
+from llm_gateway.services.plumbing.pagination import (
     Page,
     check_page_size,
     decode_time_cursor,
     encode_cursor,
     make_page,
 )
-from llm_gateway.services.params import GenerationParams, validate_params
-from llm_gateway.services.patch import UNSET, Unset
+from llm_gateway.services.plumbing.patch import UNSET, Unset
 
 MAX_TITLE_LENGTH = 255
 MAX_SEARCH_LENGTH = 200

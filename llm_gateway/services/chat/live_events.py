@@ -23,9 +23,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from llm_gateway.db.engine import Database
 from llm_gateway.db.models import Message
 from llm_gateway.errors import ServiceUnavailable
-from llm_gateway.services.events import Broker
-from llm_gateway.services.generation import dialog_channel
-from llm_gateway.services.message_wire import message_of
+from llm_gateway.services.chat.generation.runner import dialog_channel
+from llm_gateway.services.chat.message_wire import message_of
+from llm_gateway.services.plumbing.broker import Broker
 
 logger = logging.getLogger("llm_gateway.message_events")
 

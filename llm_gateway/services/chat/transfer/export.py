@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import Dialog, Message
 from llm_gateway.errors import NotFound, ValidationFailed
-from llm_gateway.services import catalog
+from llm_gateway.services.catalog import listing as catalog
 
 FORMAT_VERSION = "2.0"
 MAX_EXPORT_DIALOGS = 500

@@ -25,8 +25,8 @@ from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import SystemConfig
 from llm_gateway.errors import NotFound, ServiceUnavailable, ValidationFailed
 from llm_gateway.providers.registry import Credentials
-from llm_gateway.services import audit
-from llm_gateway.services.events import Broker
+from llm_gateway.services.plumbing.broker import Broker
+from llm_gateway.services.staff import audit
 from llm_gateway.settings import Settings
 
 logger = logging.getLogger("llm_gateway.config")

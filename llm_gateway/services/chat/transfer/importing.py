@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import Dialog, Message, Model
 from llm_gateway.errors import ValidationFailed
-from llm_gateway.services import catalog
-from llm_gateway.services.chat import check_content, make_title
-from llm_gateway.services.dialogs import MAX_TITLE_LENGTH
-from llm_gateway.services.params import GenerationParams, validate_params
+from llm_gateway.services.catalog import listing as catalog
+from llm_gateway.services.catalog.params import GenerationParams, validate_params
+from llm_gateway.services.chat.dialogs import MAX_TITLE_LENGTH
+from llm_gateway.services.chat.sending import check_content, make_title
 
 IMPORT_VERSIONS = ("1.0", "2.0")
 """The previous service wrote 1.0; its import payloads carried no version at all."""

@@ -6,9 +6,10 @@ import asyncio
 import logging
 
 from llm_gateway.db.engine import Database
-from llm_gateway.services import holds, notifications, outcomes
-from llm_gateway.services.events import Broker
-from llm_gateway.services.generation import dialog_channel
+from llm_gateway.services.chat.generation import outcomes
+from llm_gateway.services.chat.generation.runner import dialog_channel
+from llm_gateway.services.money import holds, notifications
+from llm_gateway.services.plumbing.broker import Broker
 
 logger = logging.getLogger("llm_gateway.sweeper")
 

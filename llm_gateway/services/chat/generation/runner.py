@@ -23,11 +23,12 @@ from llm_gateway.db.engine import Database
 from llm_gateway.errors import ServiceUnavailable
 from llm_gateway.providers.base import ErrorKind, Provider, ProviderError, TextDelta, Usage
 from llm_gateway.providers.registry import ProviderRegistry
-from llm_gateway.services import balances, holds, notifications, outcomes
-from llm_gateway.services.chat import GenerationJob, Target
-from llm_gateway.services.events import UNAVAILABLE_MESSAGE, Broker
-from llm_gateway.services.message_wire import message_payload
-from llm_gateway.services.outcomes import Outcome
+from llm_gateway.services.chat.generation import outcomes
+from llm_gateway.services.chat.generation.outcomes import Outcome
+from llm_gateway.services.chat.message_wire import message_payload
+from llm_gateway.services.chat.sending import GenerationJob, Target
+from llm_gateway.services.money import balances, holds, notifications
+from llm_gateway.services.plumbing.broker import UNAVAILABLE_MESSAGE, Broker
 from llm_gateway.settings import Settings
 
 logger = logging.getLogger("llm_gateway.generation")

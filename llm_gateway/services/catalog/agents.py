@@ -16,14 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.models import Agent, Model
 from llm_gateway.errors import Conflict, NotFound, ValidationFailed
-from llm_gateway.services import audit, catalog
-from llm_gateway.services.models_admin import (
+from llm_gateway.services.catalog import listing as catalog
+from llm_gateway.services.catalog.models import (
     MAX_NAME_LENGTH,
     changed,
     flush_or_conflict,
 )
-from llm_gateway.services.params import GenerationParams, validate_params
-from llm_gateway.services.patch import UNSET, Unset
+from llm_gateway.services.catalog.params import GenerationParams, validate_params
+from llm_gateway.services.plumbing.patch import UNSET, Unset
+from llm_gateway.services.staff import audit
 
 MAX_DESCRIPTION_LENGTH = 1_000
 

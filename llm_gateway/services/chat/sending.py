@@ -27,11 +27,13 @@ from llm_gateway.errors import (
     ValidationFailed,
 )
 from llm_gateway.providers.base import ProviderRequest
-from llm_gateway.services import catalog, dialogs, holds
-from llm_gateway.services.balances import MoneyPolicy
-from llm_gateway.services.context import fit_context, history_before
-from llm_gateway.services.holds import Pricing
-from llm_gateway.services.params import PROVIDER_RANGES, GenerationParams, validate_params
+from llm_gateway.services.catalog import listing as catalog
+from llm_gateway.services.catalog.params import PROVIDER_RANGES, GenerationParams, validate_params
+from llm_gateway.services.chat import dialogs
+from llm_gateway.services.chat.prompt_window import fit_context, history_before
+from llm_gateway.services.money import holds
+from llm_gateway.services.money.balances import MoneyPolicy
+from llm_gateway.services.money.holds import Pricing
 
 logger = logging.getLogger("llm_gateway.chat")
 

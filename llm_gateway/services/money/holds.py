@@ -25,7 +25,7 @@ from llm_gateway.errors import (
     QuotaExceeded,
     ValidationFailed,
 )
-from llm_gateway.services.balances import (
+from llm_gateway.services.money.balances import (
     MoneyPolicy,
     Window,
     lock_account,

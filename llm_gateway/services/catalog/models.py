@@ -26,10 +26,12 @@ from llm_gateway.db.engine import Database
 from llm_gateway.db.models import Agent, Dialog, Model
 from llm_gateway.db.models.catalog import PROVIDERS
 from llm_gateway.errors import Conflict, NotFound, ValidationFailed
-from llm_gateway.services import audit, catalog, config
-from llm_gateway.services.events import Broker
-from llm_gateway.services.params import PROVIDER_RANGES
-from llm_gateway.services.patch import UNSET, Unset
+from llm_gateway.services.catalog import listing as catalog
+from llm_gateway.services.catalog.params import PROVIDER_RANGES
+from llm_gateway.services.plumbing.broker import Broker
+from llm_gateway.services.plumbing.patch import UNSET, Unset
+from llm_gateway.services.staff import audit
+from llm_gateway.services.staff import runtime_settings as config
 
 MODELS_CHANGED_KEY = "models"
 """The ``key`` of the CONFIG_CHANNEL notice sent after a registry change."""

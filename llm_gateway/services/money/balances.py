@@ -24,7 +24,7 @@ from llm_gateway.errors import (
     NotFound,
     ValidationFailed,
 )
-from llm_gateway.services.pagination import (
+from llm_gateway.services.plumbing.pagination import (
     Page,
     check_page_size,
     cursor_int,

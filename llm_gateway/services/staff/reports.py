@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.models import AuditLog, Dialog, Message, Model
 from llm_gateway.errors import ValidationFailed
-from llm_gateway.services.pagination import (
+from llm_gateway.services.plumbing.pagination import (
     Page,
     check_page_size,
     cursor_int,

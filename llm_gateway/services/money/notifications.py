@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llm_gateway.services.events import Broker
+from llm_gateway.services.plumbing.broker import Broker
 
 
 def balance_channel(user_id: int) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import Dialog, Message
 from llm_gateway.errors import Conflict, NotFound
-from llm_gateway.services import audit
+from llm_gateway.services.staff import audit
 
 
 async def get_any_dialog(session: AsyncSession, dialog_id: uuid.UUID) -> Dialog:

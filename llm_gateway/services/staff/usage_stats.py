@@ -39,7 +39,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.models import Message
-from llm_gateway.services.reports import date_bounds
+from llm_gateway.services.staff.reports import date_bounds
 
 MAX_SPAN_DAYS = 366
 USD_PLACES = Decimal("0.00000001")

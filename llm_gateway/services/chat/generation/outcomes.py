@@ -22,9 +22,9 @@ from llm_gateway.errors import (
     NotFound,
 )
 from llm_gateway.providers.tokens import count_text
-from llm_gateway.services import holds
-from llm_gateway.services.chat import GenerationJob
-from llm_gateway.services.holds import Pricing, Settlement
+from llm_gateway.services.chat.sending import GenerationJob
+from llm_gateway.services.money import holds
+from llm_gateway.services.money.holds import Pricing, Settlement
 
 logger = logging.getLogger("llm_gateway.chat")
 

@@ -15,9 +15,8 @@ from llm_gateway.errors import (
     Conflict,
     ValidationFailed,
 )
-from llm_gateway.services import audit
-from llm_gateway.services.balances import MoneyPolicy, lock_account
-from llm_gateway.services.pagination import (
+from llm_gateway.services.money.balances import MoneyPolicy, lock_account
+from llm_gateway.services.plumbing.pagination import (
     Page,
     check_page_size,
     cursor_int,
@@ -26,7 +25,8 @@ from llm_gateway.services.pagination import (
     encode_cursor,
     make_page,
 )
-from llm_gateway.services.patch import UNSET, Unset
+from llm_gateway.services.plumbing.patch import UNSET, Unset
+from llm_gateway.services.staff import audit
 
 MAX_AMOUNT = 10**12
 """The most one top-up, adjustment or limit may be (far below MAX_SAFE_INTEGER)."""
