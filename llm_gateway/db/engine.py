@@ -26,7 +26,7 @@ def make_engine(url: URL | str, *, pool_size: int = 10, max_overflow: int = 10) 
     the socket (``pg_terminate_backend``, a restart): such a connection is replaced before
     the unit of work starts, so it costs no request. A connection that dies silently is
     still found by the unit of work that uses it; SQLAlchemy then invalidates the whole
-    pool, so later checkouts connect afresh (``tests/test_engine.py``). SQLite has no
+    pool, so later checkouts connect afresh (``tests/platform/test_engine.py``). SQLite has no
     server that could drop a connection: a ping there would guard against nothing.
     """
     kwargs: dict[str, Any] = {}

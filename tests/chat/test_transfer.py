@@ -13,8 +13,8 @@ from llm_gateway.services.chat.transfer import importing as transfer
 from llm_gateway.settings import Settings
 from tests.conftest import make_settings
 from tests.factories import add_message, create_dialog
+from tests.platform.test_query_counts import count_statements
 from tests.support import GraphQLClient
-from tests.test_query_counts import count_statements
 
 MAX_CONTENT = 2_000
 

@@ -18,12 +18,12 @@ from sqlalchemy import func, select, text
 
 from llm_gateway.db.engine import Database, make_engine
 from llm_gateway.db.models import Message
+from tests.chat.test_flow import EVENTS, chat_settings
 from tests.chat_support import assert_exact, assert_exact_in, finished
 from tests.fakes import DEFAULT_OPENAI_KEY, OpenAIFake, Scenario, fake_openai
 from tests.faults import gateway, redis_server, until
 from tests.live import GraphQLSocket, LiveServer, graphql_socket, live_server
 from tests.support import token
-from tests.test_chat_flow import EVENTS, chat_settings
 
 pytestmark = pytest.mark.postgres_only
 

@@ -25,7 +25,7 @@ from llm_gateway.settings import Settings
 from tests.conftest import make_settings
 from tests.support import GraphQLClient, Result, token
 
-SDL_PATH = Path(__file__).resolve().parents[1] / "schema.graphql"
+SDL_PATH = Path(__file__).resolve().parents[2] / "schema.graphql"
 ROOT_TYPES = ("Query", "Mutation", "Subscription")
 ANY_DATABASE = "sqlite+aiosqlite:///:memory:"  # building a schema opens no connection
 

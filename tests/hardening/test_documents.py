@@ -26,12 +26,12 @@ from llm_gateway.schema import documents, limits
 from llm_gateway.schema.build import GatewaySchema, build_schema
 from llm_gateway.settings import Settings
 from tests.admin_support import AdminClient, flashes
+from tests.chat.test_flow import EVENTS
 from tests.chat_support import SEND, finished, new_dialog, send
 from tests.conftest import make_settings
 from tests.factories import database_of
 from tests.live import graphql_socket, live_server
 from tests.support import GraphQLClient, token
-from tests.test_chat_flow import EVENTS
 
 ANY_DATABASE = "sqlite+aiosqlite:///:memory:"  # building a schema opens no connection
 DEFAULTS = make_settings(ANY_DATABASE)
