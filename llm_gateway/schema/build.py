@@ -23,6 +23,7 @@ from llm_gateway.resolvers import me as me_resolvers
 from llm_gateway.resolvers import money as money_resolvers
 from llm_gateway.resolvers import reports as report_resolvers
 from llm_gateway.resolvers import transfer as transfer_resolvers
+from llm_gateway.schema import execution
 from llm_gateway.schema.documents import CachedDocuments
 from llm_gateway.schema.extensions import (
     FreshLoaders,
@@ -199,8 +200,10 @@ def build_schema(settings: Settings) -> GatewaySchema:
     """The schema with the operation limits of ``settings``.
 
     ``OperationLimits`` (depth, aliases, cost, NUL characters) runs right after parsing,
-    before graphql-core's rules, which a refused document never reaches.
+    before graphql-core's rules, which a refused document never reaches. Sibling fields
+    settle before an error bubbles (``llm_gateway.schema.execution``).
     """
+    execution.install()
     limits = Limits.of(settings)
     extensions: list[Any] = [
         lambda: OperationLimits(limits),
