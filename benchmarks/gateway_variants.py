@@ -6,7 +6,7 @@
 Each variant is what a change to ``llm_gateway`` would do, applied by monkeypatching so the
 benchmark can show before and after numbers before anyone edits the code
 (``gateway_overhead --variant``). Nothing here is for production. Variants that have been
-made for real are gone from here: ``documents`` (``llm_gateway.schema.documents``),
+made for real are gone from here: ``documents`` (``llm_gateway.schema.guards.document_cache``),
 ``no_pre_ping`` (``make_engine``), ``raw_openai`` (the OpenAI adapter's own stream reader)
 and ``gc`` (``llm-gateway serve``, which also turns off permessage-deflate), and
 ``coalesce`` (``DELTA_COALESCE_MS``).

@@ -7,20 +7,12 @@ client, checks that the database is migrated, and tears all of it down at shutdo
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import os
-import secrets
-import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -39,6 +31,13 @@ from llm_gateway.db.engine import Database, make_engine
 from llm_gateway.db.migrate import assert_at_head
 from llm_gateway.errors import GatewayError
 from llm_gateway.graphql_view import HardenedGraphQL
+from llm_gateway.lifespan import (
+    SHUTDOWN_STEP_SECONDS,
+    bounded,
+    default_instance_id,
+    redis_client,
+    settled,
+)
 from llm_gateway.providers.registry import ProviderRegistry, Timeouts
 from llm_gateway.rest import routes as rest_routes
 from llm_gateway.schema.build import build_schema
@@ -56,13 +55,7 @@ from llm_gateway.services.staff import runtime_settings as config
 from llm_gateway.services.staff.runtime_settings import Cipher, CredentialCache, Limits
 from llm_gateway.settings import Settings
 
-logger = logging.getLogger("llm_gateway")
-
 REQUEST_ID_HEADER = "x-request-id"
-REDIS_MAX_CONNECTIONS = 200
-REDIS_CONNECT_SECONDS = 2.0
-REDIS_SOCKET_SECONDS = 5.0
-SHUTDOWN_STEP_SECONDS = 3.0
 
 
 class RequestIdMiddleware:
@@ -129,27 +122,6 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-def default_instance_id() -> str:
-    """Unique per process start: a restarted process is a new owner, never mistaken for
-    the one that died (whose holds any sweeper recovers once their lease lapses)."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-async def _settled(task: asyncio.Task[None]) -> None:
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-async def _bounded(what: str, step: Awaitable[None], seconds: float | None = None) -> None:
-    """Run one shutdown step, giving up on it (logged) after ``seconds``."""
-    try:
-        await asyncio.wait_for(step, seconds or SHUTDOWN_STEP_SECONDS)
-    except TimeoutError:
-        logger.error("shutdown: %s did not finish in time; going on", what)
-    except Exception:
-        logger.exception("shutdown: %s failed", what)
-
-
 def create_app(settings: Settings) -> Starlette:
     """Build the application; configuration errors surface here, before serving."""
     secret = settings.jwt_secret()
@@ -163,25 +135,7 @@ def create_app(settings: Settings) -> Starlette:
             max_overflow=settings.db_max_overflow,
         )
         db = Database(engine)
-        # A blocking pool: under a burst, callers wait for a connection instead of failing
-        # with "Too many connections" (which would fail generations mid-stream).
-        redis = (
-            Redis.from_pool(  # the client owns the pool and closes it
-                BlockingConnectionPool.from_url(
-                    settings.redis_url,
-                    max_connections=REDIS_MAX_CONNECTIONS,
-                    timeout=10,
-                    # A Redis that is down must fail fast: the broker and the rate limiter
-                    # degrade on their own, and backoffs would stall requests and shutdown.
-                    # One immediate retry replaces a pooled connection Redis dropped.
-                    socket_connect_timeout=REDIS_CONNECT_SECONDS,
-                    socket_timeout=REDIS_SOCKET_SECONDS,
-                    retry=Retry(NoBackoff(), 1),
-                )
-            )
-            if settings.redis_url
-            else None
-        )
+        redis = redis_client(settings)
         broker: Broker = RedisBroker(redis) if redis is not None else InProcessBroker()
         sweeper: asyncio.Task[None] | None = None
         watcher: asyncio.Task[None] | None = None
@@ -259,19 +213,19 @@ def create_app(settings: Settings) -> Starlette:
             for task in (watcher, sweeper):
                 if task is not None:
                     task.cancel()
-                    await _bounded(f"stopping {task.get_name()}", _settled(task))
+                    await bounded(f"stopping {task.get_name()}", settled(task))
             grace = settings.shutdown_grace_seconds
-            await _bounded(
+            await bounded(
                 "finishing generations",
                 generations.shutdown(grace),
                 grace + SHUTDOWN_STEP_SECONDS,
             )
-            await _bounded("closing provider clients", registry.aclose())
-            await _bounded("closing the omnimap-back client", backend.aclose())
-            await _bounded("closing the broker", broker.close())
+            await bounded("closing provider clients", registry.aclose())
+            await bounded("closing the omnimap-back client", backend.aclose())
+            await bounded("closing the broker", broker.close())
             if redis is not None:
-                await _bounded("closing Redis", redis.aclose())
-            await _bounded("closing the database pool", db.dispose())
+                await bounded("closing Redis", redis.aclose())
+            await bounded("closing the database pool", db.dispose())
 
     graphql = GraphQLApp(
         build_schema(settings),

@@ -10,7 +10,7 @@ the websocket, before it reaches a database that cannot store it.
 
 Codes: BAD_REQUEST for the request's envelope (body, content type, missing query, a
 subscription over HTTP), GRAPHQL_VALIDATION_FAILED when the document and
-``operationName`` identify no one operation (``llm_gateway.schema.operations``).
+``operationName`` identify no one operation (``llm_gateway.schema.guards.one_operation``).
 
 Over the websocket (graphql-transport-ws), a message of a shape the protocol does not
 define closes the socket with 4400, as the protocol says; strawberry let such a message

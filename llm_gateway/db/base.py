@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, func
@@ -24,6 +25,16 @@ BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def one_of(column: str, values: type[StrEnum]) -> str:
+    """The SQL of a CHECK that ``column`` holds a member of ``values``, in member order.
+
+    The text must not change (Alembic compares it with the migrations), so the members
+    are written exactly as the migrations spell them: ``col IN ('a', 'b')``.
+    """
+    quoted = ", ".join(f"'{member.value}'" for member in values)
+    return f"{column} IN ({quoted})"
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,6 +16,34 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+logger = logging.getLogger("llm_gateway.db")
+
+Effect = Callable[[], Awaitable[object]]
+"""Something a unit of work does once its change is committed (a broker notice)."""
+
+_EFFECTS = "llm_gateway.after_commit"
+
+
+def after_commit(session: AsyncSession, effect: Effect) -> None:
+    """Await ``effect`` once this session's transaction has committed, never before.
+
+    For what must not happen for a change that is rolled back, and must not hold the
+    connection: telling other instances and subscribers about the change. Effects run in
+    the order registered, after ``Database.transaction()`` committed and closed the
+    session; on a rollback they are dropped. A session from ``Database.read()`` never
+    commits, so it never runs them. An effect that fails is logged: the change it follows
+    is committed already, so it must not fail the request.
+    """
+    session.info.setdefault(_EFFECTS, []).append(effect)
+
+
+async def _run_effects(effects: list[Effect]) -> None:
+    for effect in effects:
+        try:
+            await effect()
+        except Exception:
+            logger.exception("an effect after commit failed: %r", effect)
 
 
 def make_engine(url: URL | str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
@@ -84,9 +113,16 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction that commits when the block ends, else rolls back."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """A session in a transaction that commits when the block ends, else rolls back.
+
+        After a commit, the effects registered with ``after_commit`` run (the connection
+        is back in the pool by then); after a rollback they are dropped.
+        """
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            effects: list[Effect] = session.info.pop(_EFFECTS, [])
+        await _run_effects(effects)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -12,7 +12,7 @@ them they travel in ``extra_body``, as the Messages API documents them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anthropic
@@ -27,7 +27,6 @@ from anthropic.types import (
 
 from llm_gateway.providers.base import (
     ChatMessage,
-    ErrorKind,
     ProviderError,
     ProviderRequest,
     StreamEvent,
@@ -35,46 +34,29 @@ from llm_gateway.providers.base import (
     Usage,
 )
 from llm_gateway.providers.errors import (
-    guarded,
     kind_for_status,
     kind_for_type,
     retry_after_seconds,
     upstream_error,
 )
+from llm_gateway.providers.sdk_base import ClientOptions, SdkProvider
 
 LABEL = "Anthropic"
 
 
-class AnthropicProvider:
+class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
     """Streams replies from the Anthropic Messages API."""
 
     name = "anthropic"
+    label = LABEL
+    timeout_errors = (anthropic.APITimeoutError, httpx2.TimeoutException)
+    connection_errors = (anthropic.APIConnectionError, httpx2.TransportError)
 
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str | None = None,
-        *,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 60.0,
-    ) -> None:
-        self._api_key = api_key
-        self._client = anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=base_url,
-            max_retries=0,
-            timeout=httpx2.Timeout(read_timeout, connect=connect_timeout),
-        )
-
-    def stream(self, request: ProviderRequest) -> AsyncIterator[StreamEvent]:
-        return guarded(LABEL, self._events(request), self._classify)
-
-    async def aclose(self) -> None:
-        await self._client.close()
+    def _open_client(self, options: ClientOptions) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(**options)
 
     async def _events(self, request: ProviderRequest) -> AsyncGenerator[StreamEvent, None]:
-        if self._client.is_closed():
-            raise upstream_error(LABEL, ErrorKind.UNAVAILABLE, "the provider was shut down")
+        self._check_open()
         sampling: dict[str, Any] = {}
         if request.temperature is not None:
             sampling["temperature"] = request.temperature
@@ -110,16 +92,11 @@ class AnthropicProvider:
                 elif isinstance(event, RawMessageStopEvent):
                     finished = True
         if not finished:
-            raise upstream_error(LABEL, ErrorKind.UNAVAILABLE, "the stream ended without finishing")
+            raise self._unfinished()
         if input_tokens is not None and output_tokens is not None:
             yield Usage(input_tokens, output_tokens)
 
-    def _classify(self, exc: Exception) -> ProviderError | None:
-        secrets = (self._api_key,)
-        if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
-            return upstream_error(LABEL, ErrorKind.TIMEOUT)
-        if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
-            return upstream_error(LABEL, ErrorKind.UNAVAILABLE, "connection failed")
+    def _classify_api_error(self, exc: Exception, secrets: tuple[str, ...]) -> ProviderError | None:
         if isinstance(exc, anthropic.APIStatusError):
             in_stream = exc.status_code == 200  # an ``error`` event inside the stream
             return upstream_error(
@@ -130,8 +107,6 @@ class AnthropicProvider:
                 retry_after=retry_after_seconds(exc.response.headers),
                 secrets=secrets,
             )
-        if isinstance(exc, ValueError):  # undecodable JSON in the stream
-            return upstream_error(LABEL, ErrorKind.UNAVAILABLE, "malformed response")
         return None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from llm_gateway.enums import Provider
 from llm_gateway.providers.base import ProviderRequest, StreamEvent, TextDelta, Usage
 from llm_gateway.providers.tokens import estimate_tokens
 
@@ -16,7 +17,7 @@ WORD_DELAY_SECONDS = 0.02
 
 
 class MockProvider:
-    name = "mock"
+    name: str = Provider.MOCK
 
     def __init__(self, *, delay_seconds: float = WORD_DELAY_SECONDS) -> None:
         self._delay = delay_seconds

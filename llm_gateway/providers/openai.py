@@ -28,7 +28,6 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from llm_gateway.providers.base import (
     ChatMessage,
-    ErrorKind,
     ProviderError,
     ProviderRequest,
     StreamEvent,
@@ -36,12 +35,12 @@ from llm_gateway.providers.base import (
     Usage,
 )
 from llm_gateway.providers.errors import (
-    guarded,
     kind_for_status,
     kind_for_type,
     retry_after_seconds,
     upstream_error,
 )
+from llm_gateway.providers.sdk_base import ClientOptions, SdkProvider
 
 LABEL = "OpenAI"
 DRAIN_SECONDS = 0.1  # as the SDK's stream: how long to wait for the body's end after [DONE]
@@ -52,36 +51,19 @@ STREAM_ERROR = "An error occurred during streaming"  # the SDK's message for a b
 READ_FAILURES = (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream)
 
 
-class OpenAIProvider:
+class OpenAIProvider(SdkProvider[openai.AsyncOpenAI]):
     """Streams chat completions from an OpenAI-compatible endpoint."""
 
     name = "openai"
+    label = LABEL
+    timeout_errors = (openai.APITimeoutError, httpx2.TimeoutException)
+    connection_errors = (openai.APIConnectionError, *READ_FAILURES)
 
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str | None = None,
-        *,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 60.0,
-    ) -> None:
-        self._api_key = api_key
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            max_retries=0,
-            timeout=httpx2.Timeout(read_timeout, connect=connect_timeout),
-        )
-
-    def stream(self, request: ProviderRequest) -> AsyncIterator[StreamEvent]:
-        return guarded(LABEL, self._events(request), self._classify)
-
-    async def aclose(self) -> None:
-        await self._client.close()
+    def _open_client(self, options: ClientOptions) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(**options)
 
     async def _events(self, request: ProviderRequest) -> AsyncGenerator[StreamEvent, None]:
-        if self._client.is_closed():
-            raise upstream_error(LABEL, ErrorKind.UNAVAILABLE, "the provider was shut down")
+        self._check_open()
         usage: Usage | None = None
         finished = False
         async with (
@@ -111,16 +93,11 @@ class OpenAIProvider:
                     if choice.get("finish_reason") is not None:
                         finished = True
         if not finished:
-            raise upstream_error(LABEL, ErrorKind.UNAVAILABLE, "the stream ended without finishing")
+            raise self._unfinished()
         if usage is not None:
             yield usage
 
-    def _classify(self, exc: Exception) -> ProviderError | None:
-        secrets = (self._api_key,)
-        if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
-            return upstream_error(LABEL, ErrorKind.TIMEOUT)
-        if isinstance(exc, (openai.APIConnectionError, *READ_FAILURES)):
-            return upstream_error(LABEL, ErrorKind.UNAVAILABLE, "connection failed")
+    def _classify_api_error(self, exc: Exception, secrets: tuple[str, ...]) -> ProviderError | None:
         if isinstance(exc, openai.APIStatusError):
             return upstream_error(
                 LABEL,
@@ -133,8 +110,6 @@ class OpenAIProvider:
         if isinstance(exc, openai.APIError):  # an error object inside the stream
             kind = kind_for_type(exc.code, exc.type)
             return upstream_error(LABEL, kind, _detail(exc), secrets=secrets)
-        if isinstance(exc, ValueError):  # undecodable JSON in the stream
-            return upstream_error(LABEL, ErrorKind.UNAVAILABLE, "malformed response")
         return None
 
 

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+from llm_gateway import enums
 from llm_gateway.providers.base import ErrorKind, Provider, ProviderError
 from llm_gateway.providers.mock import MockProvider
 
@@ -49,9 +50,9 @@ def _missing(what: str) -> ProviderError:
 
 
 def build_provider(name: str, credentials: Credentials, timeouts: Timeouts) -> Provider:
-    if name == "mock":
+    if name == enums.Provider.MOCK:
         return MockProvider()
-    if name == "openai":
+    if name == enums.Provider.OPENAI:
         from llm_gateway.providers.openai import OpenAIProvider
 
         # OpenAI-compatible local servers (vLLM, Ollama, llama.cpp) take any key.
@@ -63,7 +64,7 @@ def build_provider(name: str, credentials: Credentials, timeouts: Timeouts) -> P
             connect_timeout=timeouts.connect,
             read_timeout=timeouts.read,
         )
-    if name == "anthropic":
+    if name == enums.Provider.ANTHROPIC:
         from llm_gateway.providers.anthropic import AnthropicProvider
 
         if not credentials.anthropic_api_key:
@@ -74,7 +75,7 @@ def build_provider(name: str, credentials: Credentials, timeouts: Timeouts) -> P
             connect_timeout=timeouts.connect,
             read_timeout=timeouts.read,
         )
-    if name == "gigachat":
+    if name == enums.Provider.GIGACHAT:
         from llm_gateway.providers.gigachat import GigaChatProvider
 
         if not credentials.gigachat_auth_key:

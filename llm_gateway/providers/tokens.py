@@ -14,6 +14,7 @@ from typing import Any
 
 import tiktoken
 
+from llm_gateway.enums import Provider
 from llm_gateway.providers.base import ChatMessage
 
 # Per OpenAI's cookbook for the gpt-3.5/gpt-4 family: 3 per message, 3 to prime the reply.
@@ -36,9 +37,9 @@ def estimate_tokens(text: str) -> int:
 
 
 def count_text(text: str, provider: str) -> int:
-    if provider == "openai":
+    if provider == Provider.OPENAI:
         return count_cl100k(text)
-    if provider == "mock":
+    if provider == Provider.MOCK:
         return estimate_tokens(text)
     return max(count_cl100k(text), estimate_tokens(text))
 

@@ -6,7 +6,7 @@ from typing import Any
 
 
 def __getattr__(name: str) -> Any:
-    # Imported lazily so that `schema.types` modules can import each other freely.
+    # Imported lazily so that the schema's type modules can import each other freely.
     if name == "schema":
         from llm_gateway.schema.build import schema
 

@@ -14,43 +14,43 @@ from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from llm_gateway.resolvers import catalog as catalog_resolvers
-from llm_gateway.resolvers import catalog_admin as catalog_admin_resolvers
-from llm_gateway.resolvers import chat as chat_resolvers
-from llm_gateway.resolvers import config as config_resolvers
-from llm_gateway.resolvers import dialogs as dialog_resolvers
-from llm_gateway.resolvers import me as me_resolvers
-from llm_gateway.resolvers import money as money_resolvers
-from llm_gateway.resolvers import reports as report_resolvers
-from llm_gateway.resolvers import transfer as transfer_resolvers
-from llm_gateway.schema import execution
-from llm_gateway.schema.documents import CachedDocuments
-from llm_gateway.schema.extensions import (
-    FreshLoaders,
-    ShapeErrors,
-    is_unexpected,
-    log_unexpected,
-)
-from llm_gateway.schema.introspection import IntrospectionGate
-from llm_gateway.schema.limits import Limits, OperationLimits
-from llm_gateway.schema.operations import OneOperation
-from llm_gateway.schema.permissions import IsAuthenticated, IsStaff
-from llm_gateway.schema.scalars import SCALAR_MAP
-from llm_gateway.schema.types.catalog import (
+from llm_gateway.resolvers.catalog import admin as catalog_admin_resolvers
+from llm_gateway.resolvers.catalog import listing as catalog_resolvers
+from llm_gateway.resolvers.chat import dialogs as dialog_resolvers
+from llm_gateway.resolvers.chat import messages as chat_resolvers
+from llm_gateway.resolvers.chat import transfer as transfer_resolvers
+from llm_gateway.resolvers.money import balances as money_resolvers
+from llm_gateway.resolvers.money import me as me_resolvers
+from llm_gateway.resolvers.staff import reports as report_resolvers
+from llm_gateway.resolvers.staff import runtime_settings as config_resolvers
+from llm_gateway.schema.catalog.types import (
     AgentType,
     DeletedAgent,
     DeletedModel,
     ModelType,
     ReloadModelsPayload,
 )
-from llm_gateway.schema.types.chat import DeletedDialog, DialogType, MessageType
-from llm_gateway.schema.types.config import ConfigEntry
-from llm_gateway.schema.types.events import MessageEvent, SendMessagePayload
-from llm_gateway.schema.types.money import BalanceChangePayload, BalanceEvent, TransactionType
-from llm_gateway.schema.types.pagination import Connection
-from llm_gateway.schema.types.reports import AuditLogEntry, StaffDialogType, UsageStats
-from llm_gateway.schema.types.transfer import ImportDialogsResult
-from llm_gateway.schema.types.user import Me, UserAccount
+from llm_gateway.schema.chat.events import MessageEvent, SendMessagePayload
+from llm_gateway.schema.chat.transfer import ImportDialogsResult
+from llm_gateway.schema.chat.types import DeletedDialog, DialogType, MessageType
+from llm_gateway.schema.extensions import (
+    FreshLoaders,
+    ShapeErrors,
+    is_unexpected,
+    log_unexpected,
+)
+from llm_gateway.schema.guards import sibling_fields as execution
+from llm_gateway.schema.guards.document_cache import CachedDocuments
+from llm_gateway.schema.guards.introspection import IntrospectionGate
+from llm_gateway.schema.guards.one_operation import OneOperation
+from llm_gateway.schema.guards.operation_limits import Limits, OperationLimits
+from llm_gateway.schema.money.accounts import Me, UserAccount
+from llm_gateway.schema.money.types import BalanceChangePayload, BalanceEvent, TransactionType
+from llm_gateway.schema.pagination import Connection
+from llm_gateway.schema.permissions import IsAuthenticated, IsStaff
+from llm_gateway.schema.scalars import SCALAR_MAP
+from llm_gateway.schema.staff.reports import AuditLogEntry, StaffDialogType, UsageStats
+from llm_gateway.schema.staff.runtime_settings import ConfigEntry
 from llm_gateway.settings import Settings
 
 logger = logging.getLogger("llm_gateway.graphql")
@@ -201,7 +201,7 @@ def build_schema(settings: Settings) -> GatewaySchema:
 
     ``OperationLimits`` (depth, aliases, cost, NUL characters) runs right after parsing,
     before graphql-core's rules, which a refused document never reaches. Sibling fields
-    settle before an error bubbles (``llm_gateway.schema.execution``).
+    settle before an error bubbles (``llm_gateway.schema.guards.sibling_fields``).
     """
     execution.install()
     limits = Limits.of(settings)

@@ -15,6 +15,7 @@ from llm_gateway.services.money.balances import BalanceView
 from llm_gateway.services.staff.audit import Actor
 from tests.admin_support import AdminClient, audit_entries, csrf_of, flashes
 from tests.fakes.omnimap_back import OmnimapBack
+from tests.platform.test_query_counts import count_statements
 
 STAFF = Actor(user_id=900)
 
@@ -155,6 +156,26 @@ async def test_search_by_id_and_by_username(
     nobody = await staff_admin.get("/admin/users", q="zed")
     assert "No user matches “zed”." in nobody.text
     assert (await staff_admin.get("/admin/users", q="7")).text.count('class="empty"') == 1
+
+
+async def test_username_search_reads_every_match_at_once(
+    staff_admin: AdminClient, admin_app: Any, omnimap: OmnimapBack
+) -> None:
+    robots = [1000 + n for n in range(40)]
+    for user_id in robots:
+        omnimap.add(user_id, f"robot{user_id}", "pw")
+    await open_accounts(admin_app, 901, *robots)
+    await staff_admin.get("/admin/users", q="bob")  # caches warmed on the first request
+
+    with count_statements(admin_app) as one:
+        bob = await staff_admin.get("/admin/users", q="bob")
+    with count_statements(admin_app) as forty:
+        found = await staff_admin.get("/admin/users", q="robot")
+
+    assert row_ids(bob.text, "user") == ["901"]
+    assert row_ids(found.text, "user") == [str(user_id) for user_id in robots]
+    assert all("10,000" in row_of(found.text, f"user-{user_id}") for user_id in robots)
+    assert len(one) == len(forty), (one, forty)
 
 
 async def test_users_list_pages_and_says_when_empty(

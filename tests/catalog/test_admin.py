@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from llm_gateway.db.models import AuditLog
-from llm_gateway.services.staff.runtime_settings import CONFIG_CHANNEL
+from llm_gateway.services.plumbing.broker_events import CONFIG_CHANNEL
 from tests.chat_support import finished, new_dialog, send
 from tests.factories import database_of
 from tests.support import GraphQLClient, Result, token

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from llm_gateway.db.models import Message
-from llm_gateway.services.chat.generation.runner import dialog_channel
+from llm_gateway.services.plumbing.broker_events import dialog_channel
 from llm_gateway.settings import Settings
 from tests.chat_support import assert_exact, finished, new_dialog, send
 from tests.conftest import make_settings

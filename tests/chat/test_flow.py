@@ -18,9 +18,9 @@ from llm_gateway.db.models import Dialog, Message, Model
 from llm_gateway.services.chat import dialogs
 from llm_gateway.services.chat import sending as chat
 from llm_gateway.services.chat.generation import outcomes
-from llm_gateway.services.chat.generation.runner import dialog_channel
-from llm_gateway.services.chat.sending import Overrides
+from llm_gateway.services.chat.planning import Overrides
 from llm_gateway.services.money.balances import MoneyPolicy
+from llm_gateway.services.plumbing.broker_events import dialog_channel
 from llm_gateway.settings import Settings
 from tests.chat_support import assert_exact, finished, money, new_dialog, send
 from tests.conftest import make_settings

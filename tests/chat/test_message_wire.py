@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llm_gateway.schema.types.chat import MessageType
+from llm_gateway.schema.chat.types import MessageType
 from llm_gateway.services.chat.message_wire import message_of, message_payload
 from tests.chat_support import finished, new_dialog, send
 from tests.support import GraphQLClient

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from llm_gateway.errors import Unauthenticated
-from llm_gateway.schema import documents
 from llm_gateway.schema.build import GatewaySchema, build_schema
+from llm_gateway.schema.guards import document_cache as documents
 from tests.conftest import make_settings
 
 ANY_DATABASE = "sqlite+aiosqlite:///:memory:"  # building a schema opens no connection

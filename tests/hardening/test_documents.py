@@ -1,9 +1,9 @@
 """Hostile documents and NUL characters: refused at the boundary, cleanly and cheaply.
 
-The operation limits (``llm_gateway.schema.limits``) refuse a document whose expansion
-explodes before graphql-core's rules ever see it. The CPU bound is asserted by counting
-work, never by timing: the pass reports its ``steps`` (nodes visited and spreads combined),
-which must not exceed the document's token count, and a spy counts graphql-core's
+The operation limits (``llm_gateway.schema.guards.operation_limits``) refuse a document
+whose expansion explodes before graphql-core's rules ever see it. The CPU bound is asserted
+by counting work, never by timing: the pass reports its ``steps`` (nodes visited and
+spreads combined), which must not exceed the document's token count, and a spy counts graphql-core's
 ``validate`` calls. A NUL character (PostgreSQL stores none in text) is a VALIDATION_FAILED
 on both databases, in GraphQL and in the admin's forms, and nothing is stored.
 """
@@ -22,8 +22,9 @@ from sqlalchemy import func, select
 
 from llm_gateway.db.models import AuditLog, Dialog, Message
 from llm_gateway.errors import Unauthenticated
-from llm_gateway.schema import documents, limits
 from llm_gateway.schema.build import GatewaySchema, build_schema
+from llm_gateway.schema.guards import document_cache as documents
+from llm_gateway.schema.guards import operation_limits as limits
 from llm_gateway.settings import Settings
 from tests.admin_support import AdminClient, flashes
 from tests.chat.test_flow import EVENTS

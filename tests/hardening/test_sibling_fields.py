@@ -1,4 +1,6 @@
-"""A failing field no longer drops its siblings' resolvers unawaited (llm_gateway.schema.execution).
+"""A failing field no longer drops its siblings' resolvers unawaited.
+
+(``llm_gateway.schema.guards.sibling_fields``)
 
 graphql-core cancelled the siblings of a failing non-null field; a sibling cancelled before
 it started dropped the resolvers it held, and Python warned "coroutine … was never
@@ -23,7 +25,7 @@ from graphql import (
     graphql,
 )
 
-from llm_gateway.schema import execution
+from llm_gateway.schema.guards import sibling_fields as execution
 
 
 async def ticks(count: int) -> None:

@@ -17,9 +17,9 @@ from sqlalchemy.pool import NullPool
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
-from llm_gateway.schema import limits
 from llm_gateway.schema.build import GatewaySchema, build_schema, schema
 from llm_gateway.schema.extensions import ShapeErrors
+from llm_gateway.schema.guards import operation_limits as limits
 from llm_gateway.schema.permissions import IsAuthenticated
 from llm_gateway.settings import Settings
 from tests.conftest import make_settings

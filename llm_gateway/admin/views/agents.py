@@ -28,7 +28,6 @@ from llm_gateway.db.models import Agent
 from llm_gateway.errors import Conflict, NotFound, ValidationFailed
 from llm_gateway.services.catalog import agents as agents_admin
 from llm_gateway.services.catalog import listing as catalog
-from llm_gateway.services.catalog import models as models_admin
 from llm_gateway.services.catalog.params import GenerationParams
 from llm_gateway.services.plumbing.patch import UNSET, Unset
 
@@ -134,11 +133,11 @@ async def _create(request: Request, staff: Staff) -> Response:
                 actor_of(request, staff),
                 draft,
                 max_content=services.limits.max_content_length,
+                broker=services.broker,
             )
             name = row.name
     except (ValidationFailed, Conflict) as exc:
         return await _form_page(request, staff, values=form, editing=None, error=exc.message)
-    await models_admin.notify_changed(services.broker)
     flash(request, "ok", f"Agent {name} created.")
     return redirect(LIST)
 
@@ -185,6 +184,7 @@ async def _update(request: Request, staff: Staff) -> Response:
                 agent_id,
                 patch,
                 max_content=services.limits.max_content_length,
+                broker=services.broker,
             )
             name = row.name
     except (ValidationFailed, Conflict) as exc:
@@ -196,7 +196,6 @@ async def _update(request: Request, staff: Staff) -> Response:
             current_model=current_model,
             error=exc.message,
         )
-    await models_admin.notify_changed(services.broker)
     flash(request, "ok", f"Agent {name} saved.")
     return redirect(LIST)
 
@@ -213,9 +212,9 @@ async def _toggle(request: Request, staff: Staff) -> Response:
             agent_id,
             agents_admin.AgentPatch(enabled=enable),
             max_content=services.limits.max_content_length,
+            broker=services.broker,
         )
         name = row.name
-    await models_admin.notify_changed(services.broker)
     flash(request, "ok", f"Agent {name} {'enabled' if enable else 'disabled'}.")
     return redirect(LIST)
 
@@ -237,9 +236,10 @@ async def _delete(request: Request, staff: Staff) -> Response:
         )
     services = services_of(request)
     async with services.db.transaction() as session:
-        row = await agents_admin.delete_agent(session, actor_of(request, staff), agent_id)
+        row = await agents_admin.delete_agent(
+            session, actor_of(request, staff), agent_id, broker=services.broker
+        )
         name = row.name
-    await models_admin.notify_changed(services.broker)
     flash(request, "ok", f"Agent {name} deleted.")
     return redirect(LIST)
 

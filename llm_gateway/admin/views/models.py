@@ -19,11 +19,12 @@ from llm_gateway.admin.web import (
     services_of,
     staff_page,
 )
+from llm_gateway.enums import Provider
 from llm_gateway.errors import NotFound, ValidationFailed
 from llm_gateway.services.catalog import listing as catalog
 from llm_gateway.services.catalog import models as models_admin
 
-PROVIDERS = ("openai", "anthropic", "gigachat", "mock")
+PROVIDERS = tuple(Provider)
 
 
 def _path_name(request: Request) -> str:
@@ -117,7 +118,7 @@ async def _form_page(
 
 
 NEW_MODEL = {
-    "provider": "openai",
+    "provider": Provider.OPENAI,
     "context_window": 128000,
     "max_output_tokens": 4096,
     "prompt_price_per_1k": "0",
@@ -139,10 +140,11 @@ async def _create(request: Request, staff: Staff) -> Response:
         name = forms.text(form, "name", "Name")
         draft = _draft(form, name)
         async with services.db.transaction() as session:
-            await models_admin.create_model(session, actor_of(request, staff), draft)
+            await models_admin.create_model(
+                session, actor_of(request, staff), draft, broker=services.broker
+            )
     except ValidationFailed as exc:
         return await _form_page(request, staff, values=form, editing=None, error=exc.message)
-    await models_admin.notify_changed(services.broker)
     flash(request, "ok", f"Model {name} created.")
     return redirect("/admin/models")
 
@@ -184,12 +186,13 @@ async def _update(request: Request, staff: Staff) -> Response:
     try:
         patch = _patch(_draft(form, name))
         async with services.db.transaction() as session:
-            await models_admin.update_model(session, actor_of(request, staff), name, patch)
+            await models_admin.update_model(
+                session, actor_of(request, staff), name, patch, broker=services.broker
+            )
     except ValidationFailed as exc:
         return await _form_page(
             request, staff, values={**form, "name": name}, editing=name, error=exc.message
         )
-    await models_admin.notify_changed(services.broker)
     flash(request, "ok", f"Model {name} saved.")
     return redirect("/admin/models")
 
@@ -201,9 +204,12 @@ async def _toggle(request: Request, staff: Staff) -> Response:
     services = services_of(request)
     async with services.db.transaction() as session:
         await models_admin.update_model(
-            session, actor_of(request, staff), name, models_admin.ModelPatch(enabled=enable)
+            session,
+            actor_of(request, staff),
+            name,
+            models_admin.ModelPatch(enabled=enable),
+            broker=services.broker,
         )
-    await models_admin.notify_changed(services.broker)
     flash(request, "ok", f"Model {name} {'enabled' if enable else 'disabled'}.")
     return redirect("/admin/models")
 

@@ -114,12 +114,12 @@ async def _set(request: Request, staff: Staff) -> Response:
                 # A known key's secrecy is fixed; a custom one is secret when ticked.
                 secret=None if known else forms.checked(form, "secret"),
                 description=None if known else forms.optional_text(form, "description"),
+                broker=services.broker,
+                refresh=services.refresh_config,  # this instance at once; the others on notice
             )
     except ValidationFailed as exc:
         flash(request, "error", exc.message)
         return redirect(anchor(key) if known else PATH)
-    await config.notify_changed(services.broker, view.key)
-    await services.refresh_config()  # this instance at once; the others on the notice
     if not view.is_secret:
         flash(request, "ok", f"{view.key} set to {view.value}.")
     elif form.get("rotate") == "yes":
@@ -153,13 +153,16 @@ async def _delete(request: Request, staff: Staff) -> Response:
     try:
         async with services.db.transaction() as session:
             view = await config.delete_config(
-                session, actor_of(request, staff), services.cipher, key
+                session,
+                actor_of(request, staff),
+                services.cipher,
+                key,
+                broker=services.broker,
+                refresh=services.refresh_config,
             )
     except NotFound:
         flash(request, "error", f"{key} is not set: there is nothing to reset.")
         return redirect(PATH)
-    await config.notify_changed(services.broker, view.key)
-    await services.refresh_config()
     flash(
         request,
         "ok",

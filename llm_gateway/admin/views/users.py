@@ -14,7 +14,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llm_gateway.admin import forms
-from llm_gateway.admin.backend import BackendUser
+from llm_gateway.admin.views.user_lookup import (
+    MAX_NAME_MATCHES,
+    detail_path,
+    matching_users,
+    page_size,
+    user_id_in,
+    user_label,
+)
 from llm_gateway.admin.web import (
     Staff,
     actor_of,
@@ -30,46 +37,11 @@ from llm_gateway.admin.web import (
     staff_page,
     user_names,
 )
-from llm_gateway.bounds import MAX_SAFE_INTEGER
 from llm_gateway.db.models import Balance, TokenTransaction
+from llm_gateway.enums import LedgerKind
 from llm_gateway.errors import NotFound, ValidationFailed
-from llm_gateway.services.money import balances, ledger, notifications
+from llm_gateway.services.money import account_search, balances, ledger
 from llm_gateway.services.money.balances import BalanceView
-
-PAGE_SIZE = 25
-MAX_NAME_MATCHES = 50
-"""A username search shows at most this many users (no pages: refine the search)."""
-MAX_USER_ID = MAX_SAFE_INTEGER  # the largest id a token may carry (llm_gateway.auth)
-
-
-def page_size(request: Request) -> int:
-    return min(PAGE_SIZE, services_of(request).settings.graphql_max_page_size)
-
-
-def user_id_in(raw: str) -> int | None:
-    """A user id typed or in a path, or None when ``raw`` is not one."""
-    if raw.isascii() and raw.isdigit() and len(raw) <= 19 and 1 <= int(raw) <= MAX_USER_ID:
-        return int(raw)
-    return None
-
-
-def matching_users(users: Mapping[int, BackendUser], text: str) -> list[int]:
-    """Ids of omnimap-back users whose username or email contains ``text`` (any case)."""
-    needle = text.casefold()
-    return sorted(
-        user_id
-        for user_id, user in users.items()
-        if needle in user.username.casefold() or needle in user.email.casefold()
-    )
-
-
-def user_label(user_id: int, names: Mapping[int, str]) -> str:
-    name = names.get(user_id)
-    return f"{name} (#{user_id})" if name else f"user #{user_id}"
-
-
-def detail_path(user_id: int) -> str:
-    return f"/admin/users/{user_id}"
 
 
 def _path_user(request: Request) -> int:
@@ -101,15 +73,7 @@ async def _list(request: Request, staff: Staff) -> Response:
                 wanted = matching_users(known, query)
                 too_many = len(wanted) > MAX_NAME_MATCHES
                 wanted = wanted[:MAX_NAME_MATCHES]
-                for user_id in wanted:
-                    page = await balances.list_accounts(
-                        session,
-                        first=1,
-                        after=None,
-                        search=str(user_id),
-                        max_page_size=services.settings.graphql_max_page_size,
-                    )
-                    accounts.extend(row for _, row in page.items)
+                accounts = await account_search.accounts_of(session, wanted)
             else:
                 if query and user_id_in(query) is None:
                     raise ValidationFailed(f"There is no user #{query}.", field="q")
@@ -231,10 +195,11 @@ async def _change(
             reason=reason,
             idempotency_key=forms.optional_text(form, "idempotency_key"),
             policy=services.policy,
+            broker=services.broker,
         )
         balance_after = change.transaction.balance_after
     who = user_label(user_id, await user_names(request, staff))
-    what = "top-up" if kind == "topup" else "adjustment"
+    what = "top-up" if kind == LedgerKind.TOPUP else "adjustment"
     if not change.created:
         flash(
             request,
@@ -243,7 +208,6 @@ async def _change(
             "nothing was changed again.",
         )
         return redirect(detail_path(user_id))
-    await notifications.balance_changed(services.broker, user_id, kind)
     moved = f"Added {amount:,} tokens to" if amount > 0 else f"Took {-amount:,} tokens from"
     flash(request, "ok", f"{moved} {who}. Balance now {balance_after:,}.")
     return redirect(detail_path(user_id))
@@ -296,8 +260,8 @@ async def _limits(request: Request, staff: Staff) -> Response:
             daily_limit=daily,
             monthly_limit=monthly,
             policy=services.policy,
+            broker=services.broker,
         )
-    await notifications.balance_changed(services.broker, user_id, "limits")
     who = user_label(user_id, await user_names(request, staff))
     flash(
         request,

@@ -7,9 +7,9 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llm_gateway.db.base import Base, Timestamps
+from llm_gateway.db.base import Base, Timestamps, one_of
+from llm_gateway.enums import Provider
 
-PROVIDERS = ("openai", "anthropic", "gigachat", "mock")
 Price = Numeric(12, 6)
 Weight = Numeric(10, 4)
 
@@ -19,7 +19,7 @@ class Model(Timestamps, Base):
 
     __tablename__ = "models"
     __table_args__ = (
-        CheckConstraint("provider IN ('openai', 'anthropic', 'gigachat', 'mock')", name="provider"),
+        CheckConstraint(one_of("provider", Provider), name="provider"),
         CheckConstraint("context_window > 0", name="context_window_positive"),
         CheckConstraint(
             "max_output_tokens > 0 AND max_output_tokens <= context_window",

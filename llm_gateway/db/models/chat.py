@@ -21,10 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llm_gateway.db.base import Base, CreatedAt, Timestamps
+from llm_gateway.db.base import Base, CreatedAt, Timestamps, one_of
+from llm_gateway.enums import MessageStatus, Role
 
-MESSAGE_ROLES = ("system", "user", "assistant")
-MESSAGE_STATUSES = ("complete", "streaming", "failed", "cancelled", "interrupted")
+ASSISTANT_ROWS = f"role = '{Role.ASSISTANT.value}'"
 USAGE_COLUMNS = [
     "user_id",
     "model_name",
@@ -66,11 +66,8 @@ class Message(CreatedAt, Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        CheckConstraint("role IN ('system', 'user', 'assistant')", name="role"),
-        CheckConstraint(
-            "status IN ('complete', 'streaming', 'failed', 'cancelled', 'interrupted')",
-            name="status",
-        ),
+        CheckConstraint(one_of("role", Role), name="role"),
+        CheckConstraint(one_of("status", MessageStatus), name="status"),
         UniqueConstraint("user_id", "idempotency_key", name="uq_messages_user_idempotency_key"),
         Index("ix_messages_dialog_created", "dialog_id", "created_at", "id"),
         Index("ix_messages_status", "status"),
@@ -79,8 +76,8 @@ class Message(CreatedAt, Base):
         Index(
             "ix_messages_assistant_created",
             "created_at",
-            postgresql_where=text("role = 'assistant'"),
-            sqlite_where=text("role = 'assistant'"),
+            postgresql_where=text(ASSISTANT_ROWS),
+            sqlite_where=text(ASSISTANT_ROWS),
             postgresql_include=USAGE_COLUMNS,
         ),
     )
@@ -90,7 +87,7 @@ class Message(CreatedAt, Base):
     user_id: Mapped[int] = mapped_column(BigInteger)
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="complete")
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.COMPLETE)
     model_name: Mapped[str | None] = mapped_column(String(100))
     prompt_tokens: Mapped[int | None]
     completion_tokens: Mapped[int | None]

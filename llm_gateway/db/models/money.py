@@ -17,10 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llm_gateway.db.base import Base, BigIntPK, CreatedAt, Timestamps
-
-TRANSACTION_KINDS = ("grant", "topup", "usage", "refund", "adjustment")
-RESERVATION_STATES = ("held", "settled", "released")
+from llm_gateway.db.base import Base, BigIntPK, CreatedAt, Timestamps, one_of
+from llm_gateway.enums import LedgerKind, ReservationState
 
 
 class Balance(Timestamps, Base):
@@ -46,7 +44,7 @@ class Reservation(CreatedAt, Base):
     __tablename__ = "reservations"
     __table_args__ = (
         CheckConstraint("amount >= 0", name="amount_not_negative"),
-        CheckConstraint("state IN ('held', 'settled', 'released')", name="state"),
+        CheckConstraint(one_of("state", ReservationState), name="state"),
         Index("ix_reservations_user_state", "user_id", "state"),
         Index("ix_reservations_state_expires", "state", "expires_at"),
     )
@@ -56,7 +54,7 @@ class Reservation(CreatedAt, Base):
     message_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     model_name: Mapped[str | None] = mapped_column(String(100))
     amount: Mapped[int] = mapped_column(BigInteger)
-    state: Mapped[str] = mapped_column(String(16), default="held")
+    state: Mapped[str] = mapped_column(String(16), default=ReservationState.HELD)
     expires_at: Mapped[dt.datetime]
     instance_id: Mapped[str | None] = mapped_column(String(64))
     closed_at: Mapped[dt.datetime | None]
@@ -67,7 +65,7 @@ class TokenTransaction(CreatedAt, Base):
 
     __tablename__ = "token_transactions"
     __table_args__ = (
-        CheckConstraint("kind IN ('grant', 'topup', 'usage', 'refund', 'adjustment')", name="kind"),
+        CheckConstraint(one_of("kind", LedgerKind), name="kind"),
         CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
         UniqueConstraint(
             "user_id", "idempotency_key", name="uq_token_transactions_user_idempotency_key"

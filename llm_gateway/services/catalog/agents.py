@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from llm_gateway.db.models import Agent, Model
 from llm_gateway.errors import Conflict, NotFound, ValidationFailed
 from llm_gateway.services.catalog import listing as catalog
-from llm_gateway.services.catalog.models import (
+from llm_gateway.services.catalog.model_checks import (
     MAX_NAME_LENGTH,
     changed,
     flush_or_conflict,
 )
 from llm_gateway.services.catalog.params import GenerationParams, validate_params
+from llm_gateway.services.plumbing import config_notices
+from llm_gateway.services.plumbing.broker import Broker
 from llm_gateway.services.plumbing.patch import UNSET, Unset
 from llm_gateway.services.staff import audit
 
@@ -109,7 +111,12 @@ async def _snapshot(session: AsyncSession, agent: Agent) -> dict[str, Any]:
 
 
 async def create_agent(
-    session: AsyncSession, actor: audit.Actor, draft: AgentDraft, *, max_content: int
+    session: AsyncSession,
+    actor: audit.Actor,
+    draft: AgentDraft,
+    *,
+    max_content: int,
+    broker: Broker,
 ) -> Agent:
     name = _name(draft.name)
     _check_text(draft.description, draft.system_prompt, max_content)
@@ -136,6 +143,7 @@ async def create_agent(
     await audit.record(
         session, actor, "agent.create", "agent", agent.id, after=await _snapshot(session, agent)
     )
+    config_notices.after_catalog_change(session, broker)
     return agent
 
 
@@ -147,7 +155,13 @@ async def _get(session: AsyncSession, agent_id: int) -> Agent:
 
 
 async def update_agent(
-    session: AsyncSession, actor: audit.Actor, agent_id: int, patch: AgentPatch, *, max_content: int
+    session: AsyncSession,
+    actor: audit.Actor,
+    agent_id: int,
+    patch: AgentPatch,
+    *,
+    max_content: int,
+    broker: Broker,
 ) -> Agent:
     agent = await _get(session, agent_id)
     before = await _snapshot(session, agent)
@@ -176,14 +190,18 @@ async def update_agent(
     await flush_or_conflict(session, "agents")
     old, new = changed(before, await _snapshot(session, agent))
     await audit.record(session, actor, "agent.update", "agent", agent.id, before=old, after=new)
+    config_notices.after_catalog_change(session, broker)
     return agent
 
 
-async def delete_agent(session: AsyncSession, actor: audit.Actor, agent_id: int) -> Agent:
+async def delete_agent(
+    session: AsyncSession, actor: audit.Actor, agent_id: int, *, broker: Broker
+) -> Agent:
     """Delete an agent; its dialogs stay, without it (``agent_id`` is set null)."""
     agent = await _get(session, agent_id)
     before = await _snapshot(session, agent)
     await session.delete(agent)
     await session.flush()
     await audit.record(session, actor, "agent.delete", "agent", agent_id, before=before)
+    config_notices.after_catalog_change(session, broker)
     return agent

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from llm_gateway.db.models import Model
+from llm_gateway.enums import Provider
 from llm_gateway.errors import ValidationFailed
 
 MAX_STOP_SEQUENCES = 4
@@ -24,14 +25,15 @@ class ProviderRanges:
     supports_stop: bool = True
 
 
-PROVIDER_RANGES = {
-    "openai": ProviderRanges(temperature_max=2.0),
-    "anthropic": ProviderRanges(temperature_max=1.0),
+# Keyed by Provider members; a row's plain ``str`` finds them (a member is its string).
+PROVIDER_RANGES: dict[str, ProviderRanges] = {
+    Provider.OPENAI: ProviderRanges(temperature_max=2.0),
+    Provider.ANTHROPIC: ProviderRanges(temperature_max=1.0),
     # GigaChat wants temperature > 0 and has no stop sequences.
-    "gigachat": ProviderRanges(
+    Provider.GIGACHAT: ProviderRanges(
         temperature_max=2.0, temperature_min_exclusive=True, supports_stop=False
     ),
-    "mock": ProviderRanges(temperature_max=2.0),
+    Provider.MOCK: ProviderRanges(temperature_max=2.0),
 }
 
 

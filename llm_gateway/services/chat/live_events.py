@@ -15,7 +15,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,8 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from llm_gateway.db.engine import Database
 from llm_gateway.db.models import Message
 from llm_gateway.errors import ServiceUnavailable
-from llm_gateway.services.chat.generation.runner import dialog_channel
 from llm_gateway.services.chat.message_wire import message_of
+from llm_gateway.services.plumbing import broker_events as wire
 from llm_gateway.services.plumbing.broker import Broker
 
 logger = logging.getLogger("llm_gateway.message_events")
@@ -162,7 +161,7 @@ async def dialog_events(
     subscription ends with ``ServiceUnavailable``.
     """
     tracker = _Tracker()
-    async with broker.subscribe(dialog_channel(dialog_id)) as subscription:
+    async with broker.subscribe(wire.dialog_channel(dialog_id)) as subscription:
         in_flight = await _streaming_ids(db, dialog_id)
         for message_id in in_flight:
             tracker.expect_snapshot(message_id)
@@ -183,7 +182,8 @@ async def dialog_events(
                     yield event
                 raise
             if raw is not None:
-                for event in _translate(tracker, raw):
+                received = wire.decode_dialog_event(dialog_id, raw)
+                for event in _translate(tracker, received) if received else ():
                     yield event
                 continue
             if tracker.waiting:
@@ -228,22 +228,20 @@ async def _await_stored_ends(db: Database, tracker: _Tracker) -> AsyncIterator[M
             await asyncio.sleep(LOST_POLL_SECONDS)
 
 
-def _translate(tracker: _Tracker, raw: dict[str, Any]) -> list[MessageEvent]:
-    message_id = uuid.UUID(raw["messageId"])
-    kind = raw.get("type")
-    if kind == "started":
-        started = Started(message_id, message_of(raw.get("row")))
-        return [started] if tracker.started(message_id) else []
-    if kind == "snapshot":
-        return list(tracker.snapshot(message_id, int(raw["seq"]), str(raw["text"])))
-    if kind == "delta":
-        return list(tracker.delta(Delta(message_id, int(raw["seq"]), str(raw["text"]))))
-    if kind == "completed":
-        completed = Completed(message_id, message_of(raw.get("row")))
-        return [completed] if tracker.finished(message_id) else []
-    if kind == "failed":
-        if tracker.finished(message_id):
-            code, text = str(raw.get("code", "")), str(raw.get("message", ""))
-            return [Failed(message_id, code, text, message_of(raw.get("row")))]
-        return []
+def _translate(tracker: _Tracker, received: wire.DialogEvent) -> list[MessageEvent]:
+    message_id = received.message_id
+    match received:
+        case wire.MessageStarted(row=row):
+            started = Started(message_id, message_of(row))
+            return [started] if tracker.started(message_id) else []
+        case wire.MessageSnapshot(seq=seq, text=text):
+            return list(tracker.snapshot(message_id, seq, text))
+        case wire.MessageDelta(seq=seq, text=text):
+            return list(tracker.delta(Delta(message_id, seq, text)))
+        case wire.MessageCompleted(row=row):
+            completed = Completed(message_id, message_of(row))
+            return [completed] if tracker.finished(message_id) else []
+        case wire.MessageFailed(code=code, message=text, row=row):
+            if tracker.finished(message_id):
+                return [Failed(message_id, code, text, message_of(row))]
     return []

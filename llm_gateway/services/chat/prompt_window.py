@@ -10,12 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.models import Message
+from llm_gateway.enums import MessageStatus, Role
 from llm_gateway.errors import ValidationFailed
 from llm_gateway.providers.base import ChatMessage
 from llm_gateway.providers.tokens import count_messages
 
 # Assistant answers worth showing the model again: what the user saw, even if cut short.
-CONTEXT_STATUSES = ("complete", "cancelled", "interrupted")
+CONTEXT_STATUSES = (MessageStatus.COMPLETE, MessageStatus.CANCELLED, MessageStatus.INTERRUPTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ def conversation(rows: Sequence[Message]) -> list[Message]:
     newest_answer: dict[uuid.UUID, Message] = {}
     for row in rows:
         if (
-            row.role == "assistant"
+            row.role == Role.ASSISTANT
             and row.parent_id is not None
             and row.status in CONTEXT_STATUSES
             and row.content
@@ -43,7 +44,7 @@ def conversation(rows: Sequence[Message]) -> list[Message]:
             newest_answer[row.parent_id] = row  # rows are oldest first
     line: list[Message] = []
     for row in rows:
-        if row.role == "user":
+        if row.role == Role.USER:
             line.append(row)
             if row.id in newest_answer:
                 line.append(newest_answer[row.id])
@@ -76,6 +77,7 @@ def fit_context(
     ``budget`` is the model's context window minus the output cap. The newest history is
     kept first; the new message must always fit, or the call is refused.
     """
+    # ChatMessage.role is the adapters' Literal (the same words as Role): written as such.
     head = [ChatMessage("system", system_prompt)] if system_prompt else []
     tail = [ChatMessage("user", new_message)]
     base = count_messages(head + tail, provider)
@@ -90,7 +92,7 @@ def fit_context(
     kept: list[ChatMessage] = []
     used = base
     for row in reversed(history):
-        item = ChatMessage("user" if row.role == "user" else "assistant", row.content)
+        item = ChatMessage("user" if row.role == Role.USER else "assistant", row.content)
         cost = count_messages([item], provider) - count_messages([], provider)
         if used + cost > budget:
             break

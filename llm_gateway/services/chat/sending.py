@@ -10,14 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.base import utcnow
-from llm_gateway.db.models import Agent, Dialog, Message, Model
+from llm_gateway.db.models import Dialog, Message
+from llm_gateway.enums import MessageStatus, Role
 from llm_gateway.errors import (
     Conflict,
     GatewayError,
@@ -27,9 +28,15 @@ from llm_gateway.errors import (
     ValidationFailed,
 )
 from llm_gateway.providers.base import ProviderRequest
-from llm_gateway.services.catalog import listing as catalog
-from llm_gateway.services.catalog.params import PROVIDER_RANGES, GenerationParams, validate_params
 from llm_gateway.services.chat import dialogs
+from llm_gateway.services.chat.content import check_content, make_title
+from llm_gateway.services.chat.planning import (
+    GenerationJob,
+    Overrides,
+    Plan,
+    plan_for,
+    targets_for,
+)
 from llm_gateway.services.chat.prompt_window import fit_context, history_before
 from llm_gateway.services.money import holds
 from llm_gateway.services.money.balances import MoneyPolicy
@@ -37,36 +44,7 @@ from llm_gateway.services.money.holds import Pricing
 
 logger = logging.getLogger("llm_gateway.chat")
 
-TITLE_LENGTH = 60
 ONE_MICROSECOND = dt.timedelta(microseconds=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Overrides:
-    """Per-call choices that win over the dialog's and the agent's."""
-
-    model: str | None = None
-    params: GenerationParams = field(default_factory=GenerationParams)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One model to try: the primary, or its fallback."""
-
-    model_name: str
-    provider: str
-    pricing: Pricing
-    request: ProviderRequest
-
-
-@dataclass(frozen=True, slots=True)
-class GenerationJob:
-    message_id: uuid.UUID
-    dialog_id: uuid.UUID
-    user_id: int
-    reservation_id: uuid.UUID
-    prompt_tokens: int
-    targets: tuple[Target, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,110 +57,12 @@ class SendResult:
     """Set when the hold was refused: the messages are saved, the answer failed."""
 
 
-def make_title(content: str) -> str:
-    """A dialog title from its first message: the first line, cut at a word boundary."""
-    line = next((part.strip() for part in content.splitlines() if part.strip()), "")
-    if len(line) <= TITLE_LENGTH:
-        return line
-    cut = line[:TITLE_LENGTH].rsplit(" ", 1)[0].rstrip(" ,.;:-")
-    return (cut or line[:TITLE_LENGTH]) + "…"
-
-
-def merge_params(
-    agent: Agent | None, dialog: Dialog, overrides: GenerationParams, model: Model
-) -> GenerationParams:
-    """agent < dialog < call: the most specific value that is set wins.
-
-    An agent is a preset for any model, so its values are fitted to this one (its
-    max_tokens capped, its temperature clamped to the provider's range); values the user
-    set on the dialog or the call are validated as given.
-    """
-    ranges = PROVIDER_RANGES[model.provider]
-    merged = GenerationParams(
-        temperature=(
-            min(agent.temperature, ranges.temperature_max)
-            if agent and agent.temperature is not None
-            else None
-        ),
-        top_p=agent.top_p if agent else None,
-        max_tokens=(
-            min(agent.max_tokens, model.max_output_tokens)
-            if agent and agent.max_tokens is not None
-            else None
-        ),
-    )
-    for layer in (
-        GenerationParams(dialog.temperature, dialog.top_p, dialog.max_tokens, dialog.stop),
-        overrides,
-    ):
-        merged = GenerationParams(
-            temperature=layer.temperature if layer.temperature is not None else merged.temperature,
-            top_p=layer.top_p if layer.top_p is not None else merged.top_p,
-            max_tokens=layer.max_tokens if layer.max_tokens is not None else merged.max_tokens,
-            stop=layer.stop if layer.stop is not None else merged.stop,
-        )
-    return merged
-
-
-def check_content(content: str, max_length: int) -> str:
-    if not content.strip():
-        raise ValidationFailed("content must not be empty.", field="content")
-    if len(content) > max_length:
-        raise ValidationFailed(
-            f"content must be at most {max_length} characters.", field="content", maximum=max_length
-        )
-    return content
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    model: Model
-    params: GenerationParams
-    system_prompt: str | None
-
-
-async def _plan(session: AsyncSession, dialog: Dialog, overrides: Overrides) -> _Plan:
-    if overrides.model is not None:
-        model = await catalog.usable_model(session, overrides.model)
-    else:
-        model = (await catalog.models_by_ids(session, [dialog.model_id]))[dialog.model_id]
-        if not model.enabled:
-            raise ValidationFailed(
-                f"Model {model.name!r} is disabled; choose another model for this dialog.",
-                field="model",
-            )
-    agent = await session.get(Agent, dialog.agent_id) if dialog.agent_id else None
-    params = validate_params(merge_params(agent, dialog, overrides.params, model), model)
-    system_prompt = dialog.system_prompt or (agent.system_prompt if agent else None) or None
-    return _Plan(model, params, system_prompt)
-
-
-async def _targets(
-    session: AsyncSession, plan: _Plan, messages: ProviderRequest
-) -> tuple[Target, ...]:
-    primary = Target(plan.model.name, plan.model.provider, Pricing.of(plan.model), messages)
-    targets = [primary]
-    if plan.model.fallback_model_id is not None:
-        fallback = (await catalog.models_by_ids(session, [plan.model.fallback_model_id])).get(
-            plan.model.fallback_model_id
-        )
-        if fallback is not None and fallback.enabled and fallback.id != plan.model.id:
-            request = replace(
-                messages,
-                model=fallback.upstream_model,
-                max_tokens=min(messages.max_tokens, fallback.max_output_tokens),
-                stop=messages.stop if fallback.provider != "gigachat" else None,
-            )
-            targets.append(Target(fallback.name, fallback.provider, Pricing.of(fallback), request))
-    return tuple(targets)
-
-
 async def _start_answer(
     session: AsyncSession,
     *,
     dialog: Dialog,
     user_message: Message,
-    plan: _Plan,
+    plan: Plan,
     history_owner: Message | None,
     policy: MoneyPolicy,
     instance_id: str,
@@ -202,9 +82,9 @@ async def _start_answer(
         id=uuid.uuid4(),
         dialog_id=dialog.id,
         user_id=dialog.user_id,
-        role="assistant",
+        role=Role.ASSISTANT,
         content="",
-        status="streaming",
+        status=MessageStatus.STREAMING,
         parent_id=user_message.id,
         model_name=model.name,
         prompt_tokens=fitted.prompt_tokens,
@@ -232,7 +112,7 @@ async def _start_answer(
             now=now,
         )
     except (InsufficientBalance, QuotaExceeded) as refusal:
-        assistant.status = "failed"
+        assistant.status = MessageStatus.FAILED
         assistant.error_code = refusal.code
         assistant.error_message = refusal.message
         assistant.completed_at = now
@@ -258,7 +138,7 @@ async def _start_answer(
         user_id=dialog.user_id,
         reservation_id=hold.reservation_id,
         prompt_tokens=fitted.prompt_tokens,
-        targets=await _targets(session, plan, request),
+        targets=await targets_for(session, plan, request),
     )
     await session.flush()
     return assistant, job, None
@@ -290,15 +170,15 @@ async def send_message(
         if earlier is not None:
             return await _replay(session, earlier, dialog_id)
     dialog = await dialogs.get_dialog(session, user_id, dialog_id)
-    plan = await _plan(session, dialog, overrides)
+    plan = await plan_for(session, dialog, overrides)
     now = utcnow()
     user_message = Message(
         id=uuid.uuid4(),
         dialog_id=dialog.id,
         user_id=user_id,
-        role="user",
+        role=Role.USER,
         content=content,
-        status="complete",
+        status=MessageStatus.COMPLETE,
         idempotency_key=idempotency_key,
         created_at=now,
         completed_at=now,
@@ -344,7 +224,7 @@ async def _replay(session: AsyncSession, earlier: Message, dialog_id: uuid.UUID)
         )
     answer = await session.scalar(
         select(Message)
-        .where(Message.parent_id == earlier.id, Message.role == "assistant")
+        .where(Message.parent_id == earlier.id, Message.role == Role.ASSISTANT)
         .order_by(Message.created_at)
         .limit(1)
     )
@@ -381,14 +261,14 @@ async def regenerate(
 ) -> SendResult:
     """A new answer to the same user message; the old answers stay as siblings."""
     message = await owned_message(session, user_id, message_id)
-    if message.role == "assistant":
+    if message.role == Role.ASSISTANT:
         if message.parent_id is None:
             raise ValidationFailed("This answer has no question to regenerate.", field="messageId")
         message = await owned_message(session, user_id, message.parent_id)
-    if message.role != "user":
+    if message.role != Role.USER:
         raise ValidationFailed("Only answers to user messages can be regenerated.")
     dialog = await dialogs.get_dialog(session, user_id, message.dialog_id)
-    plan = await _plan(session, dialog, overrides)
+    plan = await plan_for(session, dialog, overrides)
     assistant, job, refusal = await _start_answer(
         session,
         dialog=dialog,

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from llm_gateway.bounds import saturated
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import Balance, TokenTransaction
+from llm_gateway.enums import LedgerKind
 from llm_gateway.errors import (
     NotFound,
     ValidationFailed,
@@ -135,7 +136,7 @@ async def ensure_account(session: AsyncSession, user_id: int, policy: MoneyPolic
             insert(TokenTransaction).values(
                 user_id=user_id,
                 amount=policy.initial_balance,
-                kind="grant",
+                kind=LedgerKind.GRANT,
                 balance_after=policy.initial_balance,
                 reason="initial balance",
                 created_at=now,
@@ -167,7 +168,7 @@ async def _used_since(
         select(TokenTransaction.user_id, func.sum(TokenTransaction.amount), func.sum(today))
         .where(
             TokenTransaction.user_id.in_(user_ids),
-            TokenTransaction.kind.in_(("usage", "refund")),
+            TokenTransaction.kind.in_((LedgerKind.USAGE, LedgerKind.REFUND)),
             TokenTransaction.created_at >= month,
         )
         .group_by(TokenTransaction.user_id)

@@ -11,11 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from llm_gateway.bounds import MAX_SAFE_INTEGER
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import Balance, TokenTransaction
+from llm_gateway.enums import LedgerKind
 from llm_gateway.errors import (
     Conflict,
     ValidationFailed,
 )
+from llm_gateway.services.money import notifications
 from llm_gateway.services.money.balances import MoneyPolicy, lock_account
+from llm_gateway.services.plumbing.broker import Broker
 from llm_gateway.services.plumbing.pagination import (
     Page,
     check_page_size,
@@ -32,7 +35,7 @@ MAX_AMOUNT = 10**12
 """The most one top-up, adjustment or limit may be (far below MAX_SAFE_INTEGER)."""
 MAX_REASON_LENGTH = 500
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
-KINDS = ("grant", "topup", "usage", "refund", "adjustment")
+KINDS = tuple(LedgerKind)
 """Every kind of ledger row (the table's check constraint allows exactly these)."""
 
 # -- staff changes -----------------------------------------------------------------------
@@ -80,14 +83,18 @@ async def change_balance(
     reason: str,
     idempotency_key: str | None,
     policy: MoneyPolicy,
+    broker: Broker | None = None,
 ) -> BalanceChange:
-    """A staff top-up (``kind='topup'``, positive) or adjustment (either sign)."""
-    if kind not in ("topup", "adjustment"):
+    """A staff top-up (``kind='topup'``, positive) or adjustment (either sign).
+
+    Once committed, balance subscribers are told through ``broker`` (a replay tells nobody).
+    """
+    if kind not in (LedgerKind.TOPUP, LedgerKind.ADJUSTMENT):
         raise ValueError(kind)
     _check_user(user_id)
-    if kind == "topup" and not 0 < amount <= MAX_AMOUNT:
+    if kind == LedgerKind.TOPUP and not 0 < amount <= MAX_AMOUNT:
         raise ValidationFailed(f"amount must be 1 to {MAX_AMOUNT}.", field="amount")
-    if kind == "adjustment" and (amount == 0 or abs(amount) > MAX_AMOUNT):
+    if kind == LedgerKind.ADJUSTMENT and (amount == 0 or abs(amount) > MAX_AMOUNT):
         raise ValidationFailed("amount must be non-zero.", field="amount")
     reason = _check_reason(reason)
     key = _check_key(idempotency_key)
@@ -141,12 +148,13 @@ async def change_balance(
     await audit.record(
         session,
         actor,
-        "balance.topup" if kind == "topup" else "balance.adjust",
+        "balance.topup" if kind == LedgerKind.TOPUP else "balance.adjust",
         "balance",
         user_id,
         before=before,
         after={"balance": account.balance, "amount": amount, "reason": reason},
     )
+    notifications.after_change(session, broker, user_id, kind)
     return BalanceChange(row, created=True)
 
 
@@ -158,7 +166,9 @@ async def set_limits(
     daily_limit: int | Unset | None = UNSET,
     monthly_limit: int | Unset | None = UNSET,
     policy: MoneyPolicy,
+    broker: Broker | None = None,
 ) -> Balance:
+    """Set or remove the limits; once committed, balance subscribers are told."""
     _check_user(user_id)
     for name, value in (("dailyLimit", daily_limit), ("monthlyLimit", monthly_limit)):
         if isinstance(value, int) and not 0 <= value <= MAX_AMOUNT:
@@ -180,6 +190,7 @@ async def set_limits(
         before=before,
         after={"dailyLimit": account.daily_limit, "monthlyLimit": account.monthly_limit},
     )
+    notifications.after_change(session, broker, user_id, "limits")
     return account
 
 

@@ -1,14 +1,20 @@
-"""Channel names and the events other instances and subscribers listen for."""
+"""Balance notices: a change to a balance tells its subscribers, once it is committed."""
 
 from __future__ import annotations
 
+from functools import partial
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from llm_gateway.db.engine import after_commit
 from llm_gateway.services.plumbing.broker import Broker
+from llm_gateway.services.plumbing.broker_events import BalanceChanged
 
 
-def balance_channel(user_id: int) -> str:
-    return f"balance:{user_id}"
+def after_change(session: AsyncSession, broker: Broker | None, user_id: int, reason: str) -> None:
+    """Send ``BalanceChanged`` after this unit of work commits; nothing if it rolls back.
 
-
-async def balance_changed(broker: Broker, user_id: int, reason: str) -> None:
-    """Tell subscribers a balance moved (call after the commit that moved it)."""
-    await broker.publish(balance_channel(user_id), {"userId": user_id, "reason": reason})
+    ``broker`` None: nobody is told (seeding, scripts, money tests without subscribers).
+    """
+    if broker is not None:
+        after_commit(session, partial(broker.send, BalanceChanged(user_id, str(reason))))

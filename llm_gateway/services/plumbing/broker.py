@@ -4,6 +4,7 @@
 instances through Redis pub/sub, multiplexing every local subscriber over one Redis
 connection, so an idle subscription costs a queue, not a socket.
 
+Producers ``send`` the typed events of ``broker_events``, which owns every channel and JSON.
 The broker carries live delivery only: money, message state and recovery live in the
 database. So publishing never raises (an event that cannot be sent is dropped and logged,
 and the caller learns it from the result), while a subscription ends with
@@ -17,63 +18,37 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Final, Protocol
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from llm_gateway.errors import ServiceUnavailable
+from llm_gateway.services.plumbing.broker_events import BrokerEvent
+from llm_gateway.services.plumbing.fanout import (
+    UNAVAILABLE_MESSAGE,
+    Event,
+    Fanout,
+    Subscription,
+)
+
+__all__ = [
+    "UNAVAILABLE_MESSAGE",
+    "Broker",
+    "Event",
+    "InProcessBroker",
+    "RedisBroker",
+    "Subscription",
+    "ensure_available",
+]
 
 logger = logging.getLogger("llm_gateway.broker")
 
-Event = dict[str, Any]
-QUEUE_LIMIT = 10_000
 REDIS_CALL_SECONDS = 3.0  # a Redis that neither answers nor refuses counts as down
 RECONNECT_SECONDS = 0.5
-UNAVAILABLE_MESSAGE = "Live delivery is unavailable right now; please try again shortly."
-
-
-class _Lost:
-    """Put in a subscriber's queue when the broker dropped: its subscription ends."""
-
-
-LOST: Final = _Lost()
-
-
-class Subscription:
-    """One subscriber's events, in order. Iterate, or ``within(seconds)`` to wait a while.
-
-    Both raise ``ServiceUnavailable`` once the broker has dropped. Waiting a while is safe
-    to repeat: unlike cancelling an async generator's ``anext``, it loses nothing.
-    """
-
-    def __init__(self, queue: asyncio.Queue[Event | _Lost]) -> None:
-        self._queue = queue
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> Event:
-        return self._checked(await self._queue.get())
-
-    async def within(self, seconds: float | None) -> Event | None:
-        """The next event, or None when none came within ``seconds`` (None: wait on)."""
-        try:
-            async with asyncio.timeout(seconds):
-                item = await self._queue.get()
-        except TimeoutError:
-            return None
-        return self._checked(item)
-
-    @staticmethod
-    def _checked(item: Event | _Lost) -> Event:
-        if isinstance(item, _Lost):
-            raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
-        return item
 
 
 class Broker(Protocol):
@@ -84,6 +59,10 @@ class Broker(Protocol):
 
     async def publish(self, channel: str, event: Event) -> bool:
         """Send ``event``; False when it could not be sent (logged, never raised)."""
+        ...
+
+    async def send(self, event: BrokerEvent) -> bool:
+        """``publish`` a typed event on its channel, as its JSON."""
         ...
 
     def subscribe(self, channel: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
@@ -99,50 +78,11 @@ def ensure_available(broker: Broker) -> None:
         raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
 
 
-class _Fanout:
-    """Local subscribers per channel; each gets its own bounded queue."""
-
-    def __init__(self) -> None:
-        self.queues: defaultdict[str, set[asyncio.Queue[Event | _Lost]]] = defaultdict(set)
-
-    def add(self, channel: str) -> asyncio.Queue[Event | _Lost]:
-        queue: asyncio.Queue[Event | _Lost] = asyncio.Queue(QUEUE_LIMIT)
-        self.queues[channel].add(queue)
-        return queue
-
-    def remove(self, channel: str, queue: asyncio.Queue[Event | _Lost]) -> bool:
-        """Drop a subscriber; True when it was the channel's last."""
-        subscribers = self.queues.get(channel)
-        if subscribers is None or queue not in subscribers:
-            return False
-        subscribers.discard(queue)
-        if not subscribers:
-            del self.queues[channel]
-            return True
-        return False
-
-    def deliver(self, channel: str, event: Event) -> None:
-        for queue in list(self.queues.get(channel, ())):
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:  # a stuck consumer must not stall the rest
-                logger.warning("dropping an event for a slow subscriber on %s", channel)
-
-    def end_all(self) -> None:
-        """Every subscription ends (the broker dropped); the channels are forgotten."""
-        for subscribers in self.queues.values():
-            for queue in subscribers:
-                if queue.full():  # the end must get through, even to a stuck consumer
-                    queue.get_nowait()
-                queue.put_nowait(LOST)
-        self.queues.clear()
-
-
 class InProcessBroker:
     """Events stay inside this process."""
 
     def __init__(self) -> None:
-        self._fanout = _Fanout()
+        self._fanout = Fanout()
 
     @property
     def available(self) -> bool:
@@ -152,6 +92,9 @@ class InProcessBroker:
         # Round-trip through JSON so both brokers hand subscribers the same shapes.
         self._fanout.deliver(channel, json.loads(json.dumps(event)))
         return True
+
+    async def send(self, event: BrokerEvent) -> bool:
+        return await self.publish(event.channel, event.to_wire())
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
@@ -178,7 +121,7 @@ class RedisBroker:
     def __init__(self, redis: Redis, *, prefix: str = "llmgw:") -> None:
         self._redis = redis
         self._prefix = prefix
-        self._fanout = _Fanout()
+        self._fanout = Fanout()
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -199,6 +142,9 @@ class RedisBroker:
             self._lost(exc)
             return False
         return True
+
+    async def send(self, event: BrokerEvent) -> bool:
+        return await self.publish(event.channel, event.to_wire())
 
     def _ensure_reader(self) -> None:
         if not self._closed and (self._reader is None or self._reader.done()):

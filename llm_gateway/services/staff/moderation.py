@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import Dialog, Message
+from llm_gateway.enums import MessageStatus
 from llm_gateway.errors import Conflict, NotFound
 from llm_gateway.services.staff import audit
 
@@ -100,7 +101,7 @@ async def delete_message(
     delete. Answers to the deleted message keep their place, with no parent.
     """
     message = await get_message(session, dialog_id, message_id, lock=True)
-    if message.status == "streaming":
+    if message.status == MessageStatus.STREAMING:
         raise Conflict(
             "This message is still being generated. Wait for it to finish (or cancel it), "
             "then delete it.",
@@ -108,7 +109,7 @@ async def delete_message(
         )
     answering = await session.scalar(
         select(Message.id)
-        .where(Message.parent_id == message.id, Message.status == "streaming")
+        .where(Message.parent_id == message.id, Message.status == MessageStatus.STREAMING)
         .limit(1)
     )
     if answering is not None:

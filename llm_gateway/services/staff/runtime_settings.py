@@ -8,7 +8,6 @@ environment (provider keys and URLs, the default model, the initial balance, lim
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import logging
@@ -23,9 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import SystemConfig
-from llm_gateway.errors import NotFound, ServiceUnavailable, ValidationFailed
+from llm_gateway.errors import NotFound, ValidationFailed
 from llm_gateway.providers.registry import Credentials
+from llm_gateway.services.plumbing import config_notices
 from llm_gateway.services.plumbing.broker import Broker
+from llm_gateway.services.plumbing.config_notices import Refresh
+from llm_gateway.services.plumbing.config_notices import watch as watch
 from llm_gateway.services.staff import audit
 from llm_gateway.settings import Settings
 
@@ -162,7 +164,10 @@ async def set_config(
     *,
     secret: bool | None = None,
     description: str | None = None,
+    broker: Broker | None = None,
+    refresh: Refresh | None = None,
 ) -> ConfigView:
+    """Set ``key``; once committed, every instance follows (``config_notices``)."""
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.replace("_", "").isalnum():
         raise ValidationFailed(
@@ -204,12 +209,20 @@ async def set_config(
         before=before,
         after={"value": view.value, "secret": is_secret},
     )
+    config_notices.after_change(session, broker, key, refresh=refresh)
     return view
 
 
 async def delete_config(
-    session: AsyncSession, actor: audit.Actor, cipher: Cipher, key: str
+    session: AsyncSession,
+    actor: audit.Actor,
+    cipher: Cipher,
+    key: str,
+    *,
+    broker: Broker | None = None,
+    refresh: Refresh | None = None,
 ) -> ConfigView:
+    """Remove ``key``; once committed, every instance follows (``config_notices``)."""
     row = await session.get(SystemConfig, key, with_for_update=True)
     if row is None:
         raise NotFound(f"No setting {key!r}.", key=key)
@@ -224,6 +237,7 @@ async def delete_config(
         key,
         before={"value": view.value, "secret": row.is_secret},
     )
+    config_notices.after_change(session, broker, view.key, refresh=refresh)
     return view
 
 
@@ -244,9 +258,6 @@ def apply_overrides(base: Credentials, values: dict[str, str]) -> Credentials:
         else:
             changes[field] = value or None
     return base.replace(**changes)
-
-
-CONFIG_CHANNEL = "config"
 
 
 class CredentialCache:
@@ -274,32 +285,3 @@ class CredentialCache:
 
     def invalidate(self) -> None:
         self._at = float("-inf")
-
-
-async def notify_changed(broker: Broker, key: str) -> None:
-    """Tell every instance a setting changed (call after the commit)."""
-    await broker.publish(CONFIG_CHANNEL, {"key": key})
-
-
-async def watch(broker: Broker, on_change: Callable[[], Awaitable[None]]) -> None:
-    """Await ``on_change`` whenever any instance changes a setting (cancel to stop).
-
-    Notices sent while the broker was down are lost, so after every reconnect the
-    settings are re-read once.
-    """
-    missed = False
-    while True:
-        try:
-            async with broker.subscribe(CONFIG_CHANNEL) as events:
-                if missed:
-                    await on_change()
-                    missed = False
-                async for _ in events:
-                    await on_change()
-        except ServiceUnavailable:
-            missed = True  # the broker logs its own state
-            await asyncio.sleep(1.0)
-        except Exception:
-            missed = True
-            logger.exception("config channel unavailable; retrying")
-            await asyncio.sleep(1.0)

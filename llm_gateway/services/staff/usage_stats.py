@@ -39,6 +39,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.models import Message
+from llm_gateway.enums import MessageStatus, Role
 from llm_gateway.services.staff.reports import date_bounds
 
 MAX_SPAN_DAYS = 366
@@ -165,18 +166,19 @@ async def usage_stats(
     key = _key_column(group_by, dialect)
     in_range = and_(
         # A literal, so the planners can match the partial index on assistant rows.
-        Message.role == literal_column("'assistant'"),
+        Message.role == literal_column(f"'{Role.ASSISTANT.value}'"),
         Message.created_at >= start,
         # No end past the calendar's last day (``date_bounds`` gives None there).
         Message.created_at < end if end is not None else true(),
     )
+    failed = Message.status == MessageStatus.FAILED
     sums = (
         func.count().label("requests"),
         func.coalesce(func.sum(Message.prompt_tokens), 0).label("prompt_tokens"),
         func.coalesce(func.sum(Message.completion_tokens), 0).label("completion_tokens"),
         func.coalesce(func.sum(Message.charged_tokens), 0).label("charged_tokens"),
         func.coalesce(func.sum(Message.cost_usd), 0).label("cost_usd"),
-        func.coalesce(func.sum(case((Message.status == "failed", 1), else_=0)), 0).label("errors"),
+        func.coalesce(func.sum(case((failed, 1), else_=0)), 0).label("errors"),
     )
     query = select(key.label("key"), *sums).where(in_range)
     if dialect == "postgresql":
@@ -190,7 +192,8 @@ async def _in_sql(
     session: AsyncSession, query: Select[Any], key: SQLColumnExpression[Any], group_by: GroupBy
 ) -> tuple[Buckets, UsageRow]:
     """PostgreSQL: percentiles and the total in the one aggregating statement."""
-    latency = case((Message.status == "complete", Message.total_ms))  # NULLs are skipped
+    # NULLs (the other statuses) are skipped.
+    latency = case((Message.status == MessageStatus.COMPLETE, Message.total_ms))
     # Both percentiles from one sort per bucket (the array form of percentile_cont);
     # ROLLUP adds the whole range as one more row, in the same pass.
     percentiles = type_coerce(
@@ -221,7 +224,7 @@ async def _in_python(
     grouped = await session.execute(query.group_by(key))
     latencies: Result[Any] = await session.execute(
         query.with_only_columns(key.label("key"), Message.total_ms)
-        .where(Message.status == "complete", Message.total_ms.is_not(None))
+        .where(Message.status == MessageStatus.COMPLETE, Message.total_ms.is_not(None))
         .order_by(Message.total_ms)
     )
     by_key: dict[str, list[int]] = defaultdict(list)

@@ -17,12 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import Dialog, Message, Model, Reservation
+from llm_gateway.enums import MessageStatus, Provider, ReservationState
 from llm_gateway.errors import (
     Conflict,
     NotFound,
 )
 from llm_gateway.providers.tokens import count_text
-from llm_gateway.services.chat.sending import GenerationJob
+from llm_gateway.services.chat.planning import GenerationJob
 from llm_gateway.services.money import holds
 from llm_gateway.services.money.holds import Pricing, Settlement
 
@@ -58,7 +59,7 @@ async def finish(session: AsyncSession, job: GenerationJob, outcome: Outcome) ->
     )
     if message is None:
         raise NotFound("Message not found.", id=str(job.message_id))
-    if message.status != "streaming":
+    if message.status != MessageStatus.STREAMING:
         return message
     now = utcnow()
     produced = bool(outcome.text) or outcome.completion_tokens is not None
@@ -116,7 +117,7 @@ async def save_partial(session: AsyncSession, message_id: uuid.UUID, text: str) 
     """Persist the text streamed so far (periodically, so a crash loses little)."""
     await session.execute(
         update(Message)
-        .where(Message.id == message_id, Message.status == "streaming")
+        .where(Message.id == message_id, Message.status == MessageStatus.STREAMING)
         .values(content=text)
         .execution_options(synchronize_session=False)
     )
@@ -126,7 +127,7 @@ async def held_reservation_of(session: AsyncSession, message_id: uuid.UUID) -> u
     return await session.scalar(
         select(Reservation.id).where(
             Reservation.message_id == message_id,
-            Reservation.state == "held",
+            Reservation.state == ReservationState.HELD,
         )
     )
 
@@ -135,7 +136,7 @@ async def recover_orphan(
     session: AsyncSession,
     reservation_id: uuid.UUID,
     *,
-    status: str = "interrupted",
+    status: str = MessageStatus.INTERRUPTED,
     stale_only: bool = True,
     instance_id: str | None = None,
     now: dt.datetime | None = None,
@@ -157,12 +158,12 @@ async def recover_orphan(
         else None
     )
     reservation = await holds.locked_reservation(session, reservation_id)
-    if reservation.state != "held":
+    if reservation.state != ReservationState.HELD:
         return None
     mine = instance_id is not None and reservation.instance_id == instance_id
     if stale_only and reservation.expires_at >= now and not mine:
         return None  # its generation renewed the lease meanwhile: alive after all
-    if message is None or message.status != "streaming":
+    if message is None or message.status != MessageStatus.STREAMING:
         await holds.release(session, reservation_id, now=now)
         return reservation.user_id, message.dialog_id if message else None
     model = await session.scalar(select(Model).where(Model.name == message.model_name))
@@ -186,11 +187,11 @@ async def recover_orphan(
             status=status,
             text=message.content,
             model_name=message.model_name or "",
-            provider=model.provider if model else "mock",
+            provider=model.provider if model else Provider.MOCK,
             pricing=pricing,
-            error_code="CANCELLED" if status == "cancelled" else "INTERRUPTED",
+            error_code="CANCELLED" if status == MessageStatus.CANCELLED else "INTERRUPTED",
             error_message="Stopped at the user's request."
-            if status == "cancelled"
+            if status == MessageStatus.CANCELLED
             else "The server stopped before the answer was finished.",
         ),
     )

@@ -7,9 +7,9 @@ import logging
 
 from llm_gateway.db.engine import Database
 from llm_gateway.services.chat.generation import outcomes
-from llm_gateway.services.chat.generation.runner import dialog_channel
-from llm_gateway.services.money import holds, notifications
+from llm_gateway.services.money import holds
 from llm_gateway.services.plumbing.broker import Broker
+from llm_gateway.services.plumbing.broker_events import BalanceChanged, MessageFailed
 
 logger = logging.getLogger("llm_gateway.sweeper")
 
@@ -30,19 +30,19 @@ async def sweep_once(db: Database, broker: Broker, *, instance_id: str | None = 
             continue
         recovered += 1
         user_id, dialog_id = result
-        await notifications.balance_changed(broker, user_id, "released")
+        await broker.send(BalanceChanged(user_id, "released"))
         if dialog_id is not None:
             async with db.read() as session:
                 message_id = await outcomes.message_of_reservation(session, reservation_id)
             if message_id is not None:
-                await broker.publish(
-                    dialog_channel(dialog_id),
-                    {
-                        "type": "failed",
-                        "messageId": str(message_id),
-                        "code": "INTERRUPTED",
-                        "message": "The server stopped before the answer was finished.",
-                    },
+                # Without the row: subscribers read the recovered message back.
+                await broker.send(
+                    MessageFailed(
+                        dialog_id,
+                        message_id,
+                        "INTERRUPTED",
+                        "The server stopped before the answer was finished.",
+                    )
                 )
     if recovered:
         logger.warning("recovered %d orphaned generations", recovered)

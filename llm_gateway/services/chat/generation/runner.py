@@ -26,14 +26,14 @@ from llm_gateway.providers.registry import ProviderRegistry
 from llm_gateway.services.chat.generation import outcomes
 from llm_gateway.services.chat.generation.outcomes import Outcome
 from llm_gateway.services.chat.message_wire import message_payload
-from llm_gateway.services.chat.sending import GenerationJob, Target
-from llm_gateway.services.money import balances, holds, notifications
+from llm_gateway.services.chat.planning import GenerationJob, Target
+from llm_gateway.services.money import balances, holds
+from llm_gateway.services.plumbing import broker_events as wire
 from llm_gateway.services.plumbing.broker import UNAVAILABLE_MESSAGE, Broker
 from llm_gateway.settings import Settings
 
 logger = logging.getLogger("llm_gateway.generation")
 
-CONTROL_CHANNEL = "generation-control"
 CONTROL_READY_SECONDS = 2.0
 CONTROL_RETRY_SECONDS = 1.0
 
@@ -46,10 +46,6 @@ USER_MESSAGES = {
     ErrorKind.BAD_REQUEST: "The provider refused the request.",
     ErrorKind.STREAM_CUT: "The answer was cut off by the provider.",
 }
-
-
-def dialog_channel(dialog_id: uuid.UUID | str) -> str:
-    return f"dialog:{dialog_id}"
 
 
 @dataclass(slots=True)
@@ -169,8 +165,8 @@ class GenerationManager:
 
     async def cancel(self, message_id: uuid.UUID) -> None:
         """Stop a generation wherever it runs (this process, or another via the broker)."""
-        if not self._cancel_local(message_id) and not await self._broker.publish(
-            CONTROL_CHANNEL, {"type": "cancel", "messageId": str(message_id)}
+        if not self._cancel_local(message_id) and not await self._broker.send(
+            wire.CancelRequest(message_id)
         ):
             raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
 
@@ -185,18 +181,18 @@ class GenerationManager:
     async def request_snapshots(self, dialog_id: uuid.UUID) -> bool:
         """Ask whichever process runs the dialog's generations for their text so far;
         False when the request could not be sent."""
-        return await self._broker.publish(
-            CONTROL_CHANNEL, {"type": "snapshot", "dialogId": str(dialog_id)}
-        )
+        return await self._broker.send(wire.SnapshotRequest(dialog_id))
 
     async def _listen(self) -> None:
         while True:
             try:
-                async with self._broker.subscribe(CONTROL_CHANNEL) as events:
+                async with self._broker.subscribe(wire.CONTROL_CHANNEL) as events:
                     self._control_ready.set()
                     async for event in events:
+                        request = wire.decode_control(event)
                         try:
-                            await self._on_control(event)
+                            if request is not None:
+                                await self._on_control(request)
                         except Exception:
                             logger.exception("control event failed: %s", event)
             except ServiceUnavailable:
@@ -205,28 +201,22 @@ class GenerationManager:
                 logger.exception("control channel unavailable; retrying")
                 await asyncio.sleep(CONTROL_RETRY_SECONDS)
 
-    async def _on_control(self, event: dict[str, Any]) -> None:
-        if event.get("type") == "cancel":
-            self._cancel_local(uuid.UUID(event["messageId"]))
-        elif event.get("type") == "snapshot":
-            dialog_id = uuid.UUID(event["dialogId"])
-            for running in list(self._running.values()):
-                if running.job.dialog_id == dialog_id:
-                    # Published in the same order as this generation's deltas: a
-                    # subscriber drops the deltas it already has through ``seq``.
-                    await self._publish(
-                        running,
-                        {"type": "snapshot", "seq": running.seq, "text": running.published_text},
+    async def _on_control(self, request: wire.ControlRequest) -> None:
+        if isinstance(request, wire.CancelRequest):
+            self._cancel_local(request.message_id)
+            return
+        for running in list(self._running.values()):
+            job = running.job
+            if job.dialog_id == request.dialog_id:
+                # Published in the same order as this generation's deltas: a
+                # subscriber drops the deltas it already has through ``seq``.
+                await self._broker.send(
+                    wire.MessageSnapshot(
+                        job.dialog_id, job.message_id, running.seq, running.published_text
                     )
+                )
 
     # -- one generation ----------------------------------------------------------------------
-
-    async def _publish(self, running: _Running, event: dict[str, Any]) -> None:
-        """Live delivery only: an event the broker cannot take is dropped, the answer goes on."""
-        job = running.job
-        await self._broker.publish(
-            dialog_channel(job.dialog_id), {**event, "messageId": str(job.message_id)}
-        )
 
     async def _run(self, running: _Running) -> None:
         job = running.job
@@ -389,7 +379,11 @@ class GenerationManager:
         text = running.take_unpublished()
         if text:
             running.seq += 1
-            await self._publish(running, {"type": "delta", "seq": running.seq, "text": text})
+            job = running.job
+            # Live delivery only: a delta the broker cannot take is dropped, the answer goes on.
+            await self._broker.send(
+                wire.MessageDelta(job.dialog_id, job.message_id, running.seq, text)
+            )
 
     async def _save_partial(self, running: _Running) -> None:
         try:
@@ -438,19 +432,15 @@ class GenerationManager:
                     return  # the sweeper recovers it when the lease expires
                 await asyncio.sleep(0.2 * (attempt + 1))
         # The finished row rides along, so subscribers need not read it back.
+        row = message_payload(message)
+        end: wire.AnswerEnd
         if message.status == "complete":
-            await self._publish(running, {"type": "completed", "row": message_payload(message)})
+            end = wire.MessageCompleted(job.dialog_id, job.message_id, row)
         else:
-            await self._publish(
-                running,
-                {
-                    "type": "failed",
-                    "code": message.error_code or "FAILED",
-                    "message": message.error_message or "",
-                    "row": message_payload(message),
-                },
-            )
-        await notifications.balance_changed(self._broker, job.user_id, "usage")
+            code, text = message.error_code or "FAILED", message.error_message or ""
+            end = wire.MessageFailed(job.dialog_id, job.message_id, code, text, row)
+        await self._broker.send(end)
+        await self._broker.send(wire.BalanceChanged(job.user_id, "usage"))
 
 
 def target_of(running: _Running, default: Target | None) -> Target | None:

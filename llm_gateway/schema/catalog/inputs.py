@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import strawberry
 
-from llm_gateway.schema.types.catalog import Provider
+from llm_gateway.schema.catalog.types import Provider
 
 
 @strawberry.input

@@ -6,9 +6,9 @@ import uuid
 
 from strawberry.scalars import JSON
 
+from llm_gateway.schema.chat.transfer import ImportDialogsResult
 from llm_gateway.schema.context import Info
 from llm_gateway.schema.inputs import ImportDialogsInput
-from llm_gateway.schema.types.transfer import ImportDialogsResult
 from llm_gateway.services.chat.transfer import export
 from llm_gateway.services.chat.transfer import importing as transfer
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import strawberry
 from strawberry.scalars import JSON
 
+from llm_gateway.schema.chat.types import DialogType, MessageType
 from llm_gateway.schema.context import Info
+from llm_gateway.schema.pagination import Connection
 from llm_gateway.schema.scalars import SafeInt
-from llm_gateway.schema.types.chat import DialogType, MessageType
-from llm_gateway.schema.types.pagination import Connection
 from llm_gateway.services.staff import reports
 
 if TYPE_CHECKING:

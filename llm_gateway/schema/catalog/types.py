@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import strawberry
 
+from llm_gateway import enums
 from llm_gateway.schema.context import Info
 from llm_gateway.schema.scalars import SafeInt
 
@@ -16,12 +16,9 @@ if TYPE_CHECKING:
     from llm_gateway.db import models as db
 
 
-@strawberry.enum
-class Provider(enum.Enum):
-    OPENAI = "openai"
-    ANTHROPIC = "anthropic"
-    GIGACHAT = "gigachat"
-    MOCK = "mock"
+# The catalog's own providers (llm_gateway.enums), the same set the CHECK constraint allows.
+Provider: TypeAlias = enums.Provider
+strawberry.enum(Provider)
 
 
 @strawberry.type(name="Model")

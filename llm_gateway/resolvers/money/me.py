@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llm_gateway.schema.context import Info
-from llm_gateway.schema.types.user import BalanceType, Me
+from llm_gateway.schema.money.accounts import BalanceType, Me
 from llm_gateway.services.money import balances
 
 

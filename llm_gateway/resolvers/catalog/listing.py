@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from llm_gateway.schema.catalog.types import AgentType, ModelType
 from llm_gateway.schema.context import Info
-from llm_gateway.schema.types.catalog import AgentType, ModelType
 from llm_gateway.services.catalog import listing as catalog
 
 

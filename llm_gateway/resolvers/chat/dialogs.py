@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from llm_gateway.schema.chat.types import DeletedDialog, DialogType, MessageType
 from llm_gateway.schema.context import Info
 from llm_gateway.schema.inputs import (
     CreateDialogInput,
@@ -11,8 +12,7 @@ from llm_gateway.schema.inputs import (
     UpdateDialogInput,
     patch_value,
 )
-from llm_gateway.schema.types.chat import DeletedDialog, DialogType, MessageType
-from llm_gateway.schema.types.pagination import Connection
+from llm_gateway.schema.pagination import Connection
 from llm_gateway.services.catalog.params import GenerationParams
 from llm_gateway.services.chat import dialogs
 

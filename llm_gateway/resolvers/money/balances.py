@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from llm_gateway.enums import LedgerKind
 from llm_gateway.errors import Forbidden
 from llm_gateway.schema.context import Info
 from llm_gateway.schema.inputs import (
@@ -16,16 +17,17 @@ from llm_gateway.schema.inputs import (
     TopUpBalanceInput,
     patch_value,
 )
-from llm_gateway.schema.scalars import SafeInt
-from llm_gateway.schema.types.money import (
+from llm_gateway.schema.money.accounts import BalanceType, UserAccount
+from llm_gateway.schema.money.types import (
     BalanceChangePayload,
     BalanceEvent,
     TransactionKind,
     TransactionType,
 )
-from llm_gateway.schema.types.pagination import Connection
-from llm_gateway.schema.types.user import BalanceType, UserAccount
-from llm_gateway.services.money import balances, ledger, notifications
+from llm_gateway.schema.pagination import Connection
+from llm_gateway.schema.scalars import SafeInt
+from llm_gateway.services.money import balances, ledger
+from llm_gateway.services.plumbing.broker_events import BalanceChanged, balance_channel
 from llm_gateway.services.staff import reports
 
 
@@ -123,10 +125,9 @@ async def _change(
             reason=data.reason,
             idempotency_key=data.idempotency_key,
             policy=ctx.services.policy,
+            broker=ctx.services.broker,
         )
         view = await balances.balance_of(session, data.user_id, ctx.services.policy)
-    if change.created:
-        await notifications.balance_changed(ctx.services.broker, data.user_id, kind)
     return BalanceChangePayload(
         transaction=TransactionType.from_row(change.transaction),
         balance=BalanceType.from_view(view),
@@ -136,12 +137,12 @@ async def _change(
 
 async def top_up_balance(info: Info, input: TopUpBalanceInput) -> BalanceChangePayload:
     """Add tokens to a user's balance (staff; audited; idempotent with a key)."""
-    return await _change(info, input, "topup")
+    return await _change(info, input, LedgerKind.TOPUP)
 
 
 async def adjust_balance(info: Info, input: AdjustBalanceInput) -> BalanceChangePayload:
     """Add or take tokens, never below zero (staff; audited; idempotent with a key)."""
-    return await _change(info, input, "adjustment")
+    return await _change(info, input, LedgerKind.ADJUSTMENT)
 
 
 async def set_balance_limits(info: Info, input: SetBalanceLimitsInput) -> UserAccount:
@@ -155,9 +156,9 @@ async def set_balance_limits(info: Info, input: SetBalanceLimitsInput) -> UserAc
             daily_limit=patch_value(input.daily_limit),
             monthly_limit=patch_value(input.monthly_limit),
             policy=ctx.services.policy,
+            broker=ctx.services.broker,
         )
         view = await balances.balance_of(session, input.user_id, ctx.services.policy)
-    await notifications.balance_changed(ctx.services.broker, input.user_id, "limits")
     return UserAccount.from_view(view)
 
 
@@ -170,17 +171,18 @@ async def balance_changed(
     target = principal.user_id if user_id is None else user_id
     if target != principal.user_id and not principal.is_staff:
         raise Forbidden("Only staff may watch another user's balance.")
-    async with ctx.services.broker.subscribe(notifications.balance_channel(target)) as events:
+    async with ctx.services.broker.subscribe(balance_channel(target)) as events:
         # Subscribed first, then the current state: a change in between is not lost.
         async with ctx.services.db.transaction() as session:
             view = await balances.balance_of(session, target, ctx.services.policy)
         yield BalanceEvent(user_id=target, reason="current", balance=BalanceType.from_view(view))
-        async for event in events:
+        async for raw in events:
+            notice = BalanceChanged.from_wire(raw)
             # A fresh session per event: a subscription holds none between events.
             async with ctx.services.db.transaction() as session:
                 view = await balances.balance_of(session, target, ctx.services.policy)
             yield BalanceEvent(
                 user_id=target,
-                reason=str(event.get("reason", "")),
+                reason=notice.reason if notice is not None else "",
                 balance=BalanceType.from_view(view),
             )

@@ -3,9 +3,7 @@ it at once (models are read per request; cached credentials are dropped on notic
 
 from __future__ import annotations
 
-from llm_gateway.schema.context import Info
-from llm_gateway.schema.inputs import patch_value
-from llm_gateway.schema.inputs_catalog import (
+from llm_gateway.schema.catalog.inputs import (
     CreateAgentInput,
     CreateModelInput,
     DeleteAgentInput,
@@ -13,13 +11,15 @@ from llm_gateway.schema.inputs_catalog import (
     UpdateAgentInput,
     UpdateModelInput,
 )
-from llm_gateway.schema.types.catalog import (
+from llm_gateway.schema.catalog.types import (
     AgentType,
     DeletedAgent,
     DeletedModel,
     ModelType,
     ReloadModelsPayload,
 )
+from llm_gateway.schema.context import Info
+from llm_gateway.schema.inputs import patch_value
 from llm_gateway.services.catalog import agents as agents_admin
 from llm_gateway.services.catalog import models as models_admin
 from llm_gateway.services.catalog.params import GenerationParams
@@ -43,8 +43,9 @@ async def create_model(info: Info, input: CreateModelInput) -> ModelType:
         fallback_model=input.fallback_model,
     )
     async with ctx.services.db.transaction() as session:
-        row = await models_admin.create_model(session, ctx.actor(), draft)
-    await models_admin.notify_changed(ctx.services.broker)
+        row = await models_admin.create_model(
+            session, ctx.actor(), draft, broker=ctx.services.broker
+        )
     return ModelType.from_row(row)
 
 
@@ -65,8 +66,9 @@ async def update_model(info: Info, input: UpdateModelInput) -> ModelType:
         fallback_model=patch_value(input.fallback_model),
     )
     async with ctx.services.db.transaction() as session:
-        row = await models_admin.update_model(session, ctx.actor(), input.name, patch)
-    await models_admin.notify_changed(ctx.services.broker)
+        row = await models_admin.update_model(
+            session, ctx.actor(), input.name, patch, broker=ctx.services.broker
+        )
     return ModelType.from_row(row)
 
 
@@ -75,9 +77,12 @@ async def delete_model(info: Info, input: DeleteModelInput) -> DeletedModel:
     ctx = info.context
     async with ctx.services.db.transaction() as session:
         deletion = await models_admin.delete_model(
-            session, ctx.actor(), input.name, replacement=input.replacement
+            session,
+            ctx.actor(),
+            input.name,
+            replacement=input.replacement,
+            broker=ctx.services.broker,
         )
-    await models_admin.notify_changed(ctx.services.broker)
     return DeletedModel(
         name=deletion.name,
         moved_dialogs=deletion.moved_dialogs,
@@ -109,9 +114,12 @@ async def create_agent(info: Info, input: CreateAgentInput) -> AgentType:
     )
     async with ctx.services.db.transaction() as session:
         row = await agents_admin.create_agent(
-            session, ctx.actor(), draft, max_content=ctx.services.limits.max_content_length
+            session,
+            ctx.actor(),
+            draft,
+            max_content=ctx.services.limits.max_content_length,
+            broker=ctx.services.broker,
         )
-    await models_admin.notify_changed(ctx.services.broker)
     return AgentType.from_row(row)
 
 
@@ -134,8 +142,8 @@ async def update_agent(info: Info, input: UpdateAgentInput) -> AgentType:
             input.id,
             patch,
             max_content=ctx.services.limits.max_content_length,
+            broker=ctx.services.broker,
         )
-    await models_admin.notify_changed(ctx.services.broker)
     return AgentType.from_row(row)
 
 
@@ -143,6 +151,7 @@ async def delete_agent(info: Info, input: DeleteAgentInput) -> DeletedAgent:
     """Delete an agent; dialogs started from it keep working without it."""
     ctx = info.context
     async with ctx.services.db.transaction() as session:
-        row = await agents_admin.delete_agent(session, ctx.actor(), input.id)
-    await models_admin.notify_changed(ctx.services.broker)
+        row = await agents_admin.delete_agent(
+            session, ctx.actor(), input.id, broker=ctx.services.broker
+        )
     return DeletedAgent(id=row.id, name=row.name)

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import strawberry
 
+from llm_gateway.schema.chat.types import MessageType
+from llm_gateway.schema.money.accounts import BalanceType
 from llm_gateway.schema.scalars import SafeInt
-from llm_gateway.schema.types.chat import MessageType
-from llm_gateway.schema.types.user import BalanceType
 
 
 @strawberry.type

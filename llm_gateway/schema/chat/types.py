@@ -3,35 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import strawberry
 
+from llm_gateway import enums
 from llm_gateway.errors import NotFound
+from llm_gateway.schema.catalog.types import AgentType, ModelType
 from llm_gateway.schema.context import Info
 from llm_gateway.schema.scalars import SafeInt
-from llm_gateway.schema.types.catalog import AgentType, ModelType
 
 if TYPE_CHECKING:
     from llm_gateway.db import models as db
 
 
-@strawberry.enum
-class MessageRole(enum.Enum):
-    SYSTEM = "system"
-    USER = "user"
-    ASSISTANT = "assistant"
-
-
-@strawberry.enum
-class MessageStatus(enum.Enum):
-    COMPLETE = "complete"
-    STREAMING = "streaming"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"
+# The GraphQL enums are the shared ones (llm_gateway.enums), so they cannot drift from
+# the database's CHECK constraints; strawberry only attaches its definition to them.
+MessageRole: TypeAlias = enums.Role
+MessageStatus: TypeAlias = enums.MessageStatus
+strawberry.enum(MessageRole, name="MessageRole")
+strawberry.enum(MessageStatus)
 
 
 @strawberry.type(name="Message")

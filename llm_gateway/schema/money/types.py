@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import strawberry
 
+from llm_gateway import enums
+from llm_gateway.schema.money.accounts import BalanceType
 from llm_gateway.schema.permissions import IsStaff
 from llm_gateway.schema.scalars import SafeInt
-from llm_gateway.schema.types.user import BalanceType
 
 if TYPE_CHECKING:
     from llm_gateway.db import models as db
 
 
-@strawberry.enum
-class TransactionKind(enum.Enum):
-    GRANT = "grant"
-    TOPUP = "topup"
-    USAGE = "usage"
-    REFUND = "refund"
-    ADJUSTMENT = "adjustment"
+# The ledger's own kinds (llm_gateway.enums), under their GraphQL name.
+TransactionKind: TypeAlias = enums.LedgerKind
+strawberry.enum(TransactionKind, name="TransactionKind")
 
 
 @strawberry.type(name="Transaction")

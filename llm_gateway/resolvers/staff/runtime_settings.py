@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llm_gateway.schema.context import Info
 from llm_gateway.schema.inputs import DeleteConfigInput, SetConfigInput
-from llm_gateway.schema.types.config import ConfigEntry
+from llm_gateway.schema.staff.runtime_settings import ConfigEntry
 from llm_gateway.services.staff import runtime_settings as config
 
 
@@ -28,9 +28,9 @@ async def set_config(info: Info, input: SetConfigInput) -> ConfigEntry:
             input.value,
             secret=input.secret,
             description=input.description,
+            broker=services.broker,
+            refresh=services.refresh_config,  # this instance at once; the others on notice
         )
-    await config.notify_changed(services.broker, view.key)
-    await services.refresh_config()  # this instance at once; the others on the notice
     return ConfigEntry.from_view(view)
 
 
@@ -39,7 +39,12 @@ async def delete_config(info: Info, input: DeleteConfigInput) -> ConfigEntry:
     ctx = info.context
     services = ctx.services
     async with services.db.transaction() as session:
-        view = await config.delete_config(session, ctx.actor(), services.cipher, input.key)
-    await config.notify_changed(services.broker, view.key)
-    await services.refresh_config()  # this instance at once; the others on the notice
+        view = await config.delete_config(
+            session,
+            ctx.actor(),
+            services.cipher,
+            input.key,
+            broker=services.broker,
+            refresh=services.refresh_config,  # this instance at once; the others on notice
+        )
     return ConfigEntry.from_view(view)

@@ -8,9 +8,9 @@ from typing import Annotated
 import strawberry
 
 from llm_gateway.schema.context import Info
+from llm_gateway.schema.pagination import Connection
 from llm_gateway.schema.scalars import SafeInt
-from llm_gateway.schema.types.pagination import Connection
-from llm_gateway.schema.types.reports import (
+from llm_gateway.schema.staff.reports import (
     AuditLogEntry,
     StaffDialogType,
     UsageGroupBy,

@@ -9,10 +9,7 @@ from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from llm_gateway.errors import NotFound, ValidationFailed
-from llm_gateway.schema.context import Context, Info
-from llm_gateway.schema.inputs import CancelGenerationInput, RegenerateInput, SendMessageInput
-from llm_gateway.schema.types.chat import MessageType
-from llm_gateway.schema.types.events import (
+from llm_gateway.schema.chat.events import (
     MessageCompleted,
     MessageDelta,
     MessageEvent,
@@ -21,16 +18,20 @@ from llm_gateway.schema.types.events import (
     MessageUsage,
     SendMessagePayload,
 )
-from llm_gateway.schema.types.user import BalanceType
+from llm_gateway.schema.chat.types import MessageType
+from llm_gateway.schema.context import Context, Info
+from llm_gateway.schema.inputs import CancelGenerationInput, RegenerateInput, SendMessageInput
+from llm_gateway.schema.money.accounts import BalanceType
 from llm_gateway.services.catalog.params import GenerationParams
 from llm_gateway.services.chat import dialogs
 from llm_gateway.services.chat import live_events as streams
 from llm_gateway.services.chat import sending as chat
 from llm_gateway.services.chat.generation import outcomes
-from llm_gateway.services.chat.generation.runner import dialog_channel
 from llm_gateway.services.chat.message_wire import message_payload
-from llm_gateway.services.chat.sending import Overrides, SendResult
+from llm_gateway.services.chat.planning import Overrides
+from llm_gateway.services.chat.sending import SendResult
 from llm_gateway.services.money import balances
+from llm_gateway.services.plumbing import broker_events as wire
 from llm_gateway.services.plumbing.broker import ensure_available
 
 if TYPE_CHECKING:
@@ -44,23 +45,22 @@ async def _launch(ctx: Context, result: SendResult) -> SendMessagePayload:
     services = ctx.services
     assistant = result.assistant_message
     if result.job is not None:
-        await services.broker.publish(
-            dialog_channel(assistant.dialog_id),
-            {"type": "started", "messageId": str(assistant.id), "row": message_payload(assistant)},
+        # Sent before the generation starts: "started" precedes its first delta.
+        await services.broker.send(
+            wire.MessageStarted(assistant.dialog_id, assistant.id, message_payload(assistant))
         )
         services.generations.launch(result.job)
     elif result.refusal is not None:
-        await services.broker.publish(
-            dialog_channel(assistant.dialog_id),
-            {
-                "type": "failed",
-                "messageId": str(assistant.id),
-                "code": result.refusal.code,
-                "message": result.refusal.message,
-                "row": message_payload(assistant),
-            },
-        )
         refusal = result.refusal
+        await services.broker.send(
+            wire.MessageFailed(
+                assistant.dialog_id,
+                assistant.id,
+                refusal.code,
+                refusal.message,
+                message_payload(assistant),
+            )
+        )
         refusal.details.update(
             userMessageId=str(result.user_message.id), assistantMessageId=str(assistant.id)
         )
@@ -155,15 +155,13 @@ async def _stop(ctx: Context, message_id: uuid.UUID, dialog_id: uuid.UUID) -> No
         await services.generations.wait(message_id)
         return
     # Another instance may run it: ask everyone, wait for its terminal event.
-    async with services.broker.subscribe(dialog_channel(dialog_id)) as events:
+    async with services.broker.subscribe(wire.dialog_channel(dialog_id)) as events:
         await services.generations.cancel(message_id)
         try:
             async with asyncio.timeout(CANCEL_WAIT_SECONDS):
-                async for event in events:
-                    if event.get("messageId") == str(message_id) and event.get("type") in (
-                        "completed",
-                        "failed",
-                    ):
+                async for raw in events:
+                    event = wire.decode_dialog_event(dialog_id, raw)
+                    if isinstance(event, wire.AnswerEnd) and event.message_id == message_id:
                         return
         except TimeoutError:
             pass

@@ -1,0 +1,163 @@
+"""Taking a hold: reserve the prompt plus the output cap before a provider call (DESIGN §5).
+
+A hold is taken with one conditional ``UPDATE … WHERE balance - reserved >= :hold`` under
+the balance's row lock, so two sends can never overdraw. ``Pricing`` lives here because a
+hold is priced before anything else happens to it; settling reuses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from llm_gateway.db.base import utcnow
+from llm_gateway.db.models import Balance, Model, Reservation
+from llm_gateway.enums import ReservationState
+from llm_gateway.errors import InsufficientBalance, QuotaExceeded, ValidationFailed
+from llm_gateway.services.money.balances import (
+    MoneyPolicy,
+    Window,
+    lock_account,
+    windows_of,
+)
+
+USD_PLACES = Decimal("0.00000001")
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """What one model charges: balance weights per token and USD prices per 1k tokens."""
+
+    model_name: str
+    prompt_weight: Decimal
+    completion_weight: Decimal
+    prompt_price_per_1k: Decimal
+    completion_price_per_1k: Decimal
+
+    @staticmethod
+    def of(model: Model) -> Pricing:
+        return Pricing(
+            model_name=model.name,
+            prompt_weight=Decimal(model.prompt_weight),
+            completion_weight=Decimal(model.completion_weight),
+            prompt_price_per_1k=Decimal(model.prompt_price_per_1k),
+            completion_price_per_1k=Decimal(model.completion_price_per_1k),
+        )
+
+    def charge(self, prompt_tokens: int, completion_tokens: int) -> int:
+        """Tokens taken from the balance: ``ceil(prompt·w_p + completion·w_c)``."""
+        exact = prompt_tokens * self.prompt_weight + completion_tokens * self.completion_weight
+        return math.ceil(exact)
+
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        cost = (
+            prompt_tokens * self.prompt_price_per_1k
+            + completion_tokens * self.completion_price_per_1k
+        ) / 1000
+        return cost.quantize(USD_PLACES, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A reservation taken for one generation."""
+
+    reservation_id: uuid.UUID
+    user_id: int
+    amount: int
+    output_cap: int
+    prompt_tokens: int
+
+
+async def reserve(
+    session: AsyncSession,
+    user_id: int,
+    pricing: Pricing,
+    prompt_tokens: int,
+    output_cap: int,
+    policy: MoneyPolicy,
+    *,
+    message_id: uuid.UUID | None = None,
+    instance_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> Hold:
+    """Hold the prompt plus the output cap, lowering the cap to what the user can afford.
+
+    Raises INSUFFICIENT_BALANCE or QUOTA_EXCEEDED (with the numbers) when not even the
+    prompt and a minimal answer fit.
+    """
+    if prompt_tokens < 0 or output_cap < 1:
+        raise ValidationFailed("prompt_tokens must be >= 0 and output_cap >= 1")
+    now = now or utcnow()
+    account = await lock_account(session, user_id, policy)
+    available = account.balance - account.reserved
+    room = available
+    binding: Window | None = None
+    limited = account.daily_limit is not None or account.monthly_limit is not None
+    for window in await windows_of(session, account, policy, now) if limited else ():
+        remaining = window.remaining(account.reserved)
+        if remaining is not None and remaining < room:
+            room, binding = remaining, window
+
+    cap = output_cap
+    amount = pricing.charge(prompt_tokens, cap)
+    if amount > room:
+        cap = _affordable_cap(pricing, prompt_tokens, output_cap, room)
+        minimum = min(policy.min_output_tokens, output_cap)
+        if cap < minimum:
+            needed = pricing.charge(prompt_tokens, minimum)
+            if binding is not None:
+                raise QuotaExceeded(
+                    f"The {binding.name} limit of {binding.limit} tokens is reached.",
+                    window=binding.name,
+                    limit=binding.limit,
+                    used=binding.used,
+                    reserved=account.reserved,
+                    remaining=room,
+                    needed=needed,
+                    resetsAt=binding.resets_at.isoformat(),
+                )
+            raise InsufficientBalance(
+                f"This request needs at least {needed} tokens; {available} are available.",
+                needed=needed,
+                available=available,
+            )
+        amount = pricing.charge(prompt_tokens, cap)
+
+    held = await session.execute(
+        update(Balance)
+        .where(Balance.user_id == user_id, Balance.balance - Balance.reserved >= amount)
+        .values(reserved=Balance.reserved + amount, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if held.rowcount != 1:  # type: ignore[attr-defined]
+        # Unreachable under the row lock; the conditional UPDATE is the last word anyway.
+        raise InsufficientBalance("Balance changed while reserving; try again.", needed=amount)
+    reservation = Reservation(
+        user_id=user_id,
+        message_id=message_id,
+        model_name=pricing.model_name,
+        amount=amount,
+        state=ReservationState.HELD,
+        expires_at=now + policy.lease,
+        instance_id=instance_id,
+        created_at=now,
+    )
+    session.add(reservation)
+    await session.flush()
+    return Hold(reservation.id, user_id, amount, cap, prompt_tokens)
+
+
+def _affordable_cap(pricing: Pricing, prompt_tokens: int, output_cap: int, room: int) -> int:
+    if pricing.completion_weight <= 0:
+        return output_cap if pricing.charge(prompt_tokens, 0) <= room else 0
+    spare = room - prompt_tokens * pricing.prompt_weight
+    cap = min(output_cap, max(0, math.floor(spare / pricing.completion_weight)))
+    while cap > 0 and pricing.charge(prompt_tokens, cap) > room:  # ceil() of the sum
+        cap -= 1
+    return cap

@@ -1,0 +1,101 @@
+"""The broker protocol: every event's JSON is what instances of earlier versions send and
+read (a rolling deploy shares one Redis), and what arrives decodes back to the event."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from llm_gateway.services.plumbing import broker_events as wire
+
+DIALOG = uuid.UUID("00000000-0000-0000-0000-0000000000d1")
+MESSAGE = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
+ROW = {"id": str(MESSAGE), "content": "Paris"}
+
+# (event, its channel, the JSON an earlier version put on the wire for it)
+KNOWN: list[tuple[Any, str, dict[str, Any]]] = [
+    (
+        wire.MessageStarted(DIALOG, MESSAGE, ROW),
+        f"dialog:{DIALOG}",
+        {"type": "started", "messageId": str(MESSAGE), "row": ROW},
+    ),
+    (
+        wire.MessageDelta(DIALOG, MESSAGE, 3, "Par"),
+        f"dialog:{DIALOG}",
+        {"type": "delta", "seq": 3, "text": "Par", "messageId": str(MESSAGE)},
+    ),
+    (
+        wire.MessageSnapshot(DIALOG, MESSAGE, 3, "Paris is"),
+        f"dialog:{DIALOG}",
+        {"type": "snapshot", "seq": 3, "text": "Paris is", "messageId": str(MESSAGE)},
+    ),
+    (
+        wire.MessageCompleted(DIALOG, MESSAGE, ROW),
+        f"dialog:{DIALOG}",
+        {"type": "completed", "row": ROW, "messageId": str(MESSAGE)},
+    ),
+    (
+        wire.MessageFailed(DIALOG, MESSAGE, "RATE_LIMITED", "try later", ROW),
+        f"dialog:{DIALOG}",
+        {
+            "type": "failed",
+            "code": "RATE_LIMITED",
+            "message": "try later",
+            "row": ROW,
+            "messageId": str(MESSAGE),
+        },
+    ),
+    (  # the sweeper's: no row, subscribers read it back
+        wire.MessageFailed(DIALOG, MESSAGE, "INTERRUPTED", "stopped"),
+        f"dialog:{DIALOG}",
+        {"type": "failed", "messageId": str(MESSAGE), "code": "INTERRUPTED", "message": "stopped"},
+    ),
+    (wire.BalanceChanged(7, "topup"), "balance:7", {"userId": 7, "reason": "topup"}),
+    (wire.ConfigChanged("OPENAI_API_KEY"), "config", {"key": "OPENAI_API_KEY"}),
+    (wire.ConfigChanged(wire.MODELS_CHANGED_KEY), "config", {"key": "models"}),
+    (
+        wire.CancelRequest(MESSAGE),
+        "generation-control",
+        {"type": "cancel", "messageId": str(MESSAGE)},
+    ),
+    (
+        wire.SnapshotRequest(DIALOG),
+        "generation-control",
+        {"type": "snapshot", "dialogId": str(DIALOG)},
+    ),
+]
+
+
+def _decode(channel: str, data: dict[str, Any]) -> Any:
+    if channel.startswith("dialog:"):
+        return wire.decode_dialog_event(DIALOG, data)
+    if channel.startswith("balance:"):
+        return wire.BalanceChanged.from_wire(data)
+    if channel == wire.CONFIG_CHANNEL:
+        return wire.ConfigChanged.from_wire(data)
+    return wire.decode_control(data)
+
+
+@pytest.mark.parametrize(("event", "channel", "data"), KNOWN)
+def test_every_event_keeps_its_channel_and_json(
+    event: Any, channel: str, data: dict[str, Any]
+) -> None:
+    assert event.channel == channel
+    assert event.to_wire() == data
+    assert _decode(channel, data) == event
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"type": "progress", "messageId": str(MESSAGE)},  # a newer instance's event
+        {"type": "delta", "messageId": "not-a-uuid", "seq": 1, "text": "x"},
+        {"type": "delta", "messageId": str(MESSAGE)},
+        {"messageId": str(MESSAGE)},
+    ],
+)
+def test_an_event_this_version_cannot_read_is_dropped(data: dict[str, Any]) -> None:
+    assert wire.decode_dialog_event(DIALOG, data) is None
+    assert wire.decode_control(data) is None
