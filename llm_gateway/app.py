@@ -167,7 +167,14 @@ def create_app(settings: Settings) -> Starlette:
                 connect=settings.provider_connect_timeout, read=settings.provider_idle_timeout
             ),
         )
-        generations = GenerationManager(db, broker, registry, settings)
+
+        def current_policy() -> MoneyPolicy:
+            # The services' policy is the one source of truth (runtime settings update it);
+            # until the services exist, the same policy as they start with.
+            services: Services | None = getattr(app.state, "services", None)
+            return services.policy if services is not None else MoneyPolicy.from_settings(settings)
+
+        generations = GenerationManager(db, broker, registry, settings, current_policy)
         instance_id = settings.instance_id or default_instance_id()
         backend = Backend(
             settings.backend_auth_url, settings.backend_users_url, settings.backend_timeout_seconds

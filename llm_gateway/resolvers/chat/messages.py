@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
+from llm_gateway.enums import MessageStatus, Role
 from llm_gateway.errors import NotFound, ValidationFailed
 from llm_gateway.schema.chat.events import (
     MessageCompleted,
@@ -139,9 +140,9 @@ async def cancel_generation(info: Info, input: CancelGenerationInput) -> Message
     services = ctx.services
     async with services.db.read() as session:
         message = await chat.owned_message(session, ctx.principal.user_id, input.message_id)
-    if message.role != "assistant":
+    if message.role != Role.ASSISTANT:
         raise ValidationFailed("Only an answer can be cancelled.", field="messageId")
-    if message.status == "streaming":
+    if message.status == MessageStatus.STREAMING:
         await _stop(ctx, message.id, message.dialog_id)
     async with services.db.read() as session:
         final = await chat.owned_message(session, ctx.principal.user_id, input.message_id)
@@ -170,7 +171,7 @@ async def _stop(ctx: Context, message_id: uuid.UUID, dialog_id: uuid.UUID) -> No
         reservation_id = await outcomes.held_reservation_of(session, message_id)
         if reservation_id is not None:
             await outcomes.recover_orphan(
-                session, reservation_id, status="cancelled", stale_only=False
+                session, reservation_id, status=MessageStatus.CANCELLED, stale_only=False
             )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from llm_gateway.db.engine import Database
 from llm_gateway.db.models import Message
+from llm_gateway.enums import MessageStatus
 from llm_gateway.errors import ServiceUnavailable
 from llm_gateway.services.chat.message_wire import message_of
 from llm_gateway.services.plumbing import broker_events as wire
@@ -68,7 +69,9 @@ MessageEvent = Started | Delta | Completed | Failed
 async def _streaming_ids(db: Database, dialog_id: uuid.UUID) -> list[uuid.UUID]:
     async with db.read() as session:
         rows = await session.scalars(
-            select(Message.id).where(Message.dialog_id == dialog_id, Message.status == "streaming")
+            select(Message.id).where(
+                Message.dialog_id == dialog_id, Message.status == MessageStatus.STREAMING
+            )
         )
         return list(rows)
 
@@ -84,7 +87,7 @@ async def _stored(db: Database, message_ids: Iterable[uuid.UUID]) -> dict[uuid.U
 
 def _stored_end(row: Message) -> Completed | Failed:
     """The terminal event a finished message's stored row stands for."""
-    if row.status == "complete":
+    if row.status == MessageStatus.COMPLETE:
         return Completed(row.id, row)
     code = row.error_code or row.status.upper()
     return Failed(row.id, code, row.error_message or "", row)
@@ -210,7 +213,7 @@ async def _stored_ends(db: Database, tracker: _Tracker) -> list[MessageEvent]:
             tracker.saved.discard(message_id)
             if row.content:
                 out.append(Delta(message_id, 0, row.content))
-        if row.status != "streaming" and tracker.finished(message_id):
+        if row.status != MessageStatus.STREAMING and tracker.finished(message_id):
             out.append(_stored_end(row))
     return out
 

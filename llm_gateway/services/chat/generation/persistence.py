@@ -1,0 +1,59 @@
+"""What a running answer writes: its partial text now and then, its end exactly once.
+
+The final write (settle or release, the message's final state) is retried a few times;
+if it still fails, the lease lapses and any instance's sweeper recovers the answer. Only
+after it committed are the terminal event and the balance notice sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from llm_gateway.db.engine import Database
+from llm_gateway.enums import MessageStatus
+from llm_gateway.services.chat.generation import outcomes
+from llm_gateway.services.chat.generation.outcomes import Outcome
+from llm_gateway.services.chat.generation.upstream import Running, publish_deltas
+from llm_gateway.services.chat.message_wire import message_payload
+from llm_gateway.services.plumbing import broker_events as wire
+from llm_gateway.services.plumbing.broker import Broker
+
+logger = logging.getLogger("llm_gateway.generation")
+
+FINISH_ATTEMPTS = 3
+
+
+async def save_partial(db: Database, running: Running) -> None:
+    """Save the text so far; a missed flush only widens what a crash could lose."""
+    try:
+        async with db.transaction() as session:
+            await outcomes.save_partial(session, running.job.message_id, running.text)
+    except Exception:
+        logger.exception("could not save partial text of %s", running.job.message_id)
+
+
+async def finish(db: Database, broker: Broker, running: Running, outcome: Outcome) -> None:
+    """Store the answer's end, then tell its subscribers and the user's balance watchers."""
+    job = running.job
+    await publish_deltas(broker, running)  # the last coalesced text before the end
+    for attempt in range(FINISH_ATTEMPTS):
+        try:
+            async with db.transaction() as session:
+                message = await outcomes.finish(session, job, outcome)
+            break
+        except Exception:
+            logger.exception("finishing %s failed (attempt %d)", job.message_id, attempt + 1)
+            if attempt == FINISH_ATTEMPTS - 1:
+                return  # the sweeper recovers it when the lease expires
+            await asyncio.sleep(0.2 * (attempt + 1))
+    # The finished row rides along, so subscribers need not read it back.
+    row = message_payload(message)
+    end: wire.AnswerEnd
+    if message.status == MessageStatus.COMPLETE:
+        end = wire.MessageCompleted(job.dialog_id, job.message_id, row)
+    else:
+        code, text = message.error_code or "FAILED", message.error_message or ""
+        end = wire.MessageFailed(job.dialog_id, job.message_id, code, text, row)
+    await broker.send(end)
+    await broker.send(wire.BalanceChanged(job.user_id, "usage"))
