@@ -24,11 +24,10 @@ from llm_gateway.schema.context import Context, Info
 from llm_gateway.schema.inputs import CancelGenerationInput, RegenerateInput, SendMessageInput
 from llm_gateway.schema.money.accounts import BalanceType
 from llm_gateway.services.catalog.params import GenerationParams
-from llm_gateway.services.chat import dialogs
+from llm_gateway.services.chat import announce, dialogs
 from llm_gateway.services.chat import live_events as streams
 from llm_gateway.services.chat import sending as chat
 from llm_gateway.services.chat.generation import outcomes
-from llm_gateway.services.chat.message_wire import message_payload
 from llm_gateway.services.chat.planning import Overrides
 from llm_gateway.services.chat.sending import SendResult
 from llm_gateway.services.money import balances
@@ -41,27 +40,11 @@ if TYPE_CHECKING:
 CANCEL_WAIT_SECONDS = 5.0
 
 
-async def _launch(ctx: Context, result: SendResult) -> SendMessagePayload:
-    """After the commit: announce the answer, start it (or report the refusal)."""
-    services = ctx.services
+def _payload(result: SendResult) -> SendMessagePayload:
+    """The committed send as the client sees it (its effects are already registered)."""
     assistant = result.assistant_message
-    if result.job is not None:
-        # Sent before the generation starts: "started" precedes its first delta.
-        await services.broker.send(
-            wire.MessageStarted(assistant.dialog_id, assistant.id, message_payload(assistant))
-        )
-        services.generations.launch(result.job)
-    elif result.refusal is not None:
+    if result.refusal is not None:
         refusal = result.refusal
-        await services.broker.send(
-            wire.MessageFailed(
-                assistant.dialog_id,
-                assistant.id,
-                refusal.code,
-                refusal.message,
-                message_payload(assistant),
-            )
-        )
         refusal.details.update(
             userMessageId=str(result.user_message.id), assistantMessageId=str(assistant.id)
         )
@@ -110,7 +93,8 @@ async def send_message(info: Info, input: SendMessageInput) -> SendMessagePayloa
             policy=services.policy,
             instance_id=services.instance_id,
         )
-    return await _launch(ctx, result)
+        announce.after_send(session, services.broker, services.generations, result)
+    return _payload(result)
 
 
 async def regenerate(info: Info, input: RegenerateInput) -> SendMessagePayload:
@@ -130,7 +114,8 @@ async def regenerate(info: Info, input: RegenerateInput) -> SendMessagePayload:
             policy=services.policy,
             instance_id=services.instance_id,
         )
-    return await _launch(ctx, result)
+        announce.after_send(session, services.broker, services.generations, result)
+    return _payload(result)
 
 
 async def cancel_generation(info: Info, input: CancelGenerationInput) -> MessageType:
