@@ -1,6 +1,6 @@
 """Settings: the one place the environment is read.
 
-Names and defaults follow the previous deployment (DESIGN.md §9) so an existing
+Names and defaults follow the previous deployment (README, "Configuration") so an existing
 environment keeps working: ``SQL_*`` select PostgreSQL, ``DJANGO_SECRET_KEY`` (or its
 old name ``JWT_SECRET``) verifies the tokens omnimap-back issues.
 """

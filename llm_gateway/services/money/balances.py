@@ -1,4 +1,4 @@
-"""Balances: a user's account, its limit windows, and opening it on first use (DESIGN §5).
+"""Balances: a user's account, its limit windows, and opening it on first use (README: money).
 
 Every change of a balance happens under that balance's row lock (``SELECT … FOR UPDATE``
 on PostgreSQL; ``BEGIN IMMEDIATE`` serialises writers on SQLite) and writes its ledger

@@ -1,4 +1,4 @@
-"""The ledger: staff top-ups, adjustments and limits, and reading the rows (DESIGN §5)."""
+"""The ledger: staff top-ups, adjustments and limits, and reading the rows (README: money)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Holds: reserve before a provider call, settle the actual usage, or release (DESIGN §5).
+"""Holds: reserve before a provider call, settle the actual usage, or release (README: money).
 
 A hold is taken with one conditional ``UPDATE … WHERE balance - reserved >= :hold`` under
 the balance's row lock; settling charges at most the hold and writes one ``usage`` row.

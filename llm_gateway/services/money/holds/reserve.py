@@ -1,4 +1,4 @@
-"""Taking a hold: reserve the prompt plus the output cap before a provider call (DESIGN §5).
+"""Taking a hold: reserve the prompt plus the output cap before a provider call (README: money).
 
 A hold is taken with one conditional ``UPDATE … WHERE balance - reserved >= :hold`` under
 the balance's row lock, so two sends can never overdraw. ``Pricing`` lives here because a
