@@ -45,8 +45,19 @@ def balance_channel(user_id: int) -> str:
 # -- a dialog's answers ----------------------------------------------------------------------
 
 
+class _OnDialog:
+    """An answer's event: it travels on its dialog's channel."""
+
+    __slots__ = ()
+    dialog_id: uuid.UUID
+
+    @property
+    def channel(self) -> str:
+        return dialog_channel(self.dialog_id)
+
+
 @dataclass(frozen=True, slots=True)
-class MessageStarted:
+class MessageStarted(_OnDialog):
     """An answer was saved as streaming; ``row`` is its ``message_wire`` payload."""
 
     dialog_id: uuid.UUID
@@ -54,16 +65,12 @@ class MessageStarted:
     row: Wire | None = None
     kind: ClassVar[str] = "started"
 
-    @property
-    def channel(self) -> str:
-        return dialog_channel(self.dialog_id)
-
     def to_wire(self) -> Wire:
         return _answer(self.kind, self.message_id, row=self.row)
 
 
 @dataclass(frozen=True, slots=True)
-class MessageDelta:
+class MessageDelta(_OnDialog):
     """Text an answer produced since delta ``seq - 1`` (sequence numbers start at 1)."""
 
     dialog_id: uuid.UUID
@@ -72,16 +79,12 @@ class MessageDelta:
     text: str
     kind: ClassVar[str] = "delta"
 
-    @property
-    def channel(self) -> str:
-        return dialog_channel(self.dialog_id)
-
     def to_wire(self) -> Wire:
         return _answer(self.kind, self.message_id, seq=self.seq, text=self.text)
 
 
 @dataclass(frozen=True, slots=True)
-class MessageSnapshot:
+class MessageSnapshot(_OnDialog):
     """An answer's whole text through delta ``seq``, sent on a ``SnapshotRequest``."""
 
     dialog_id: uuid.UUID
@@ -90,16 +93,12 @@ class MessageSnapshot:
     text: str
     kind: ClassVar[str] = "snapshot"
 
-    @property
-    def channel(self) -> str:
-        return dialog_channel(self.dialog_id)
-
     def to_wire(self) -> Wire:
         return _answer(self.kind, self.message_id, seq=self.seq, text=self.text)
 
 
 @dataclass(frozen=True, slots=True)
-class MessageCompleted:
+class MessageCompleted(_OnDialog):
     """An answer ended complete; ``row`` is its final ``message_wire`` payload."""
 
     dialog_id: uuid.UUID
@@ -107,16 +106,12 @@ class MessageCompleted:
     row: Wire | None = None
     kind: ClassVar[str] = "completed"
 
-    @property
-    def channel(self) -> str:
-        return dialog_channel(self.dialog_id)
-
     def to_wire(self) -> Wire:
         return _answer(self.kind, self.message_id, row=self.row)
 
 
 @dataclass(frozen=True, slots=True)
-class MessageFailed:
+class MessageFailed(_OnDialog):
     """An answer ended otherwise (failed, cancelled, interrupted, refused).
 
     The sweeper sends it without ``row``: subscribers then read the row back.
@@ -128,10 +123,6 @@ class MessageFailed:
     message: str
     row: Wire | None = None
     kind: ClassVar[str] = "failed"
-
-    @property
-    def channel(self) -> str:
-        return dialog_channel(self.dialog_id)
 
     def to_wire(self) -> Wire:
         return _answer(
