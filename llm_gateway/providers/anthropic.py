@@ -8,29 +8,43 @@ inside the 200 stream reaches us as an ``APIStatusError`` with status 200 and th
 
 anthropic 2.x has no ``temperature``/``top_p`` arguments any more; when a request sets
 them they travel in ``extra_body``, as the Messages API documents them.
+
+Tools arrive in OpenAI's form and are translated: a function becomes a tool with an
+``input_schema``, an assistant's tool calls become ``tool_use`` blocks, and a run of
+``"tool"`` messages becomes one user message of ``tool_result`` blocks (a user message
+right after them joins it, since the API wants the roles to alternate). Streamed
+``tool_use`` blocks become ``ToolCallDelta``s numbered among the reply's tool calls.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import httpx2
 from anthropic.types import (
+    ContentBlockParam,
     MessageParam,
     RawContentBlockDeltaEvent,
+    RawContentBlockStartEvent,
     RawMessageDeltaEvent,
     RawMessageStartEvent,
     RawMessageStopEvent,
+    ToolChoiceParam,
+    ToolParam,
 )
 
 from llm_gateway.providers.base import (
     ChatMessage,
+    ErrorKind,
+    Finish,
     ProviderError,
     ProviderRequest,
     StreamEvent,
     TextDelta,
+    ToolCallDelta,
     Usage,
 )
 from llm_gateway.providers.errors import (
@@ -42,6 +56,18 @@ from llm_gateway.providers.errors import (
 from llm_gateway.providers.sdk_base import ClientOptions, SdkProvider
 
 LABEL = "Anthropic"
+
+# Anthropic's stop reasons as OpenAI's finish reasons; anything else is a plain stop.
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+# What OpenAI's string tool choices ask of Anthropic.
+TOOL_CHOICES = {"auto": "auto", "required": "any", "none": "none"}
 
 
 class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
@@ -65,34 +91,59 @@ class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
         stream = await self._client.messages.create(
             model=request.model,
             max_tokens=request.max_tokens,
-            messages=[_message(m) for m in request.turns],
+            messages=_messages(request.turns),
             system=request.system if request.system is not None else anthropic.omit,
             stop_sequences=request.stop or anthropic.omit,
             metadata={"user_id": request.user} if request.user else anthropic.omit,
+            tools=_tools(request.tools) if request.tools else anthropic.omit,
+            tool_choice=_tool_choice(request),
             extra_body=sampling or None,
             stream=True,
         )
         input_tokens: int | None = None
         output_tokens: int | None = None
         finished = False
+        reported = False  # whether Finish was yielded
+        tool_blocks: dict[int, int] = {}  # content block index -> tool call ordinal
         async with stream:
             async for event in stream:
                 if isinstance(event, RawMessageStartEvent):
                     input_tokens = _prompt_tokens(event.message.usage)
                 elif isinstance(event, RawContentBlockDeltaEvent):
-                    if event.delta.type == "text_delta" and event.delta.text:
-                        yield TextDelta(event.delta.text)
+                    delta = event.delta
+                    if delta.type == "text_delta":
+                        if delta.text:
+                            yield TextDelta(delta.text)
+                    elif delta.type == "input_json_delta" and delta.partial_json:
+                        ordinal = tool_blocks.get(event.index)
+                        if ordinal is not None:
+                            yield ToolCallDelta(ordinal, None, None, delta.partial_json)
+                elif isinstance(event, RawContentBlockStartEvent):
+                    block = event.content_block
+                    if block.type == "tool_use":
+                        ordinal = len(tool_blocks)
+                        tool_blocks[event.index] = ordinal
+                        # streamed inputs start empty and arrive as input_json_delta
+                        start = json.dumps(block.input, ensure_ascii=False) if block.input else ""
+                        yield ToolCallDelta(ordinal, block.id, block.name, start)
                 elif isinstance(event, RawMessageDeltaEvent):
                     usage = getattr(event, "usage", None)  # absent if the server left it out
                     if usage is not None:
                         output_tokens = usage.output_tokens
                         if usage.input_tokens is not None:
                             input_tokens = _prompt_tokens(usage)
-                    finished = finished or event.delta.stop_reason is not None
+                    stop_reason = event.delta.stop_reason
+                    if stop_reason is not None:
+                        finished = True
+                        if not reported:
+                            reported = True
+                            yield Finish(FINISH_REASONS.get(stop_reason, "stop"))
                 elif isinstance(event, RawMessageStopEvent):
                     finished = True
         if not finished:
             raise self._unfinished()
+        if not reported:
+            yield Finish("stop")
         if input_tokens is not None and output_tokens is not None:
             yield Usage(input_tokens, output_tokens)
 
@@ -119,9 +170,110 @@ def _prompt_tokens(usage: Any) -> int:
     )
 
 
+def _messages(turns: list[ChatMessage]) -> list[MessageParam]:
+    """The conversation as Messages API turns; tool results grouped into user messages."""
+    messages: list[MessageParam] = []
+    results: list[ContentBlockParam] | None = None  # the user message tool results go in
+    for message in turns:
+        if message.role == "tool":
+            if message.tool_call_id is None:
+                raise _refused("a tool message has no tool_call_id")
+            block: ContentBlockParam = {
+                "type": "tool_result",
+                "tool_use_id": message.tool_call_id,
+                "content": message.content,
+            }
+            if results is None:
+                results = [block]
+                messages.append({"role": "user", "content": results})
+            else:
+                results.append(block)
+            continue
+        if message.role == "user" and results is not None:
+            if message.content:
+                results.append({"type": "text", "text": message.content})
+            results = None
+            continue
+        results = None
+        messages.append(_message(message))
+    return messages
+
+
 def _message(message: ChatMessage) -> MessageParam:
     if message.role == "assistant":
+        if message.tool_calls:
+            blocks: list[ContentBlockParam] = []
+            if message.content:
+                blocks.append({"type": "text", "text": message.content})
+            for call in message.tool_calls:
+                blocks.append(
+                    {
+                        "type": "tool_use",
+                        "id": call.id,
+                        "name": call.name,
+                        "input": _arguments(call.arguments),
+                    }
+                )
+            return {"role": "assistant", "content": blocks}
         return {"role": "assistant", "content": message.content}
     if message.role == "system":  # only a non-leading one reaches here; the API decides
         return {"role": "system", "content": message.content}
     return {"role": "user", "content": message.content}
+
+
+def _arguments(arguments: str) -> dict[str, object]:
+    """A tool call's JSON arguments as the object ``tool_use`` wants ("" counts as {})."""
+    if not arguments.strip():
+        return {}
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        raise _refused("a tool call's arguments are not valid JSON") from None
+    if not isinstance(value, dict):
+        raise _refused("a tool call's arguments are not a JSON object")
+    return value
+
+
+def _tools(tools: tuple[dict[str, Any], ...]) -> list[ToolParam]:
+    translated: list[ToolParam] = []
+    for tool in tools:
+        function = tool.get("function")
+        if tool.get("type") != "function" or not isinstance(function, dict):
+            raise _refused("only function tools are supported")
+        name = function.get("name")
+        if not isinstance(name, str):
+            raise _refused("a tool has no name")
+        param: dict[str, Any] = {"name": name}
+        if function.get("description"):
+            param["description"] = function["description"]
+        param["input_schema"] = function.get("parameters") or {"type": "object", "properties": {}}
+        translated.append(cast(ToolParam, param))
+    return translated
+
+
+def _tool_choice(request: ProviderRequest) -> ToolChoiceParam | anthropic.Omit:
+    """OpenAI's ``tool_choice`` and ``parallel_tool_calls`` as one Anthropic tool choice."""
+    choice = request.tool_choice
+    if choice is None:
+        if request.parallel_tool_calls is False and request.tools:
+            return {"type": "auto", "disable_parallel_tool_use": True}
+        return anthropic.omit
+    if isinstance(choice, str):
+        if choice not in TOOL_CHOICES:
+            raise _refused(f"unknown tool_choice {choice!r}")
+        if not request.tools and choice != "required":
+            return anthropic.omit  # "auto" or "none" without tools asks for nothing
+        mapped: dict[str, Any] = {"type": TOOL_CHOICES[choice]}
+    else:
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if choice.get("type") != "function" or not isinstance(name, str):
+            raise _refused("tool_choice names no function")
+        mapped = {"type": "tool", "name": name}
+    if request.parallel_tool_calls is False and mapped["type"] != "none":
+        mapped["disable_parallel_tool_use"] = True
+    return cast(ToolChoiceParam, mapped)
+
+
+def _refused(detail: str) -> ProviderError:
+    return upstream_error(LABEL, ErrorKind.BAD_REQUEST, detail)

@@ -1,8 +1,10 @@
 """The one streaming interface every provider adapter implements.
 
-An adapter turns a normalized ``ProviderRequest`` into an async stream of ``TextDelta``
-events followed (when the provider reports it) by one ``Usage`` event, and maps the
-provider's failures onto ``ProviderError`` with a stable ``kind``. Retries, timeouts,
+An adapter turns a normalized ``ProviderRequest`` into an async stream of ``TextDelta`` and
+``ToolCallDelta`` events, then one ``Finish`` (why the reply ended, in OpenAI's terms), then
+(when the provider reports it) one ``Usage`` event, and maps the provider's failures onto
+``ProviderError`` with a stable ``kind``. Requests and tool calls are expressed in OpenAI's
+chat-completions vocabulary; each adapter translates them to its own wire format. Retries, timeouts,
 fallbacks and money are the chat service's business, not the adapter's: adapters make
 exactly one attempt (SDK retries off).
 """
@@ -12,15 +14,33 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call the assistant made; ``arguments`` is the JSON text, as OpenAI sends it."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
+    """One message of the context.
+
+    An assistant message may carry ``tool_calls`` (its ``content`` may then be ""); a
+    ``"tool"`` message is the result of the call named by ``tool_call_id``.
+    """
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +54,14 @@ class ProviderRequest:
     top_p: float | None = None
     stop: list[str] | None = None
     user: str | None = field(default=None, repr=False)
+    # OpenAI's forms: tools as {"type": "function", "function": {...}}, tool_choice as
+    # "auto" | "none" | "required" | {"type": "function", "function": {"name": ...}},
+    # response_format as {"type": "text" | "json_object" | "json_schema", ...}.
+    tools: tuple[dict[str, Any], ...] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+    seed: int | None = None
 
     @property
     def system(self) -> str | None:
@@ -54,12 +82,37 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of tool call ``index`` (0-based, in the order the calls are made).
+
+    The first fragment of a call carries its ``id`` and ``name``; later ones carry ``None``
+    there and append to ``arguments`` (the JSON text, joined in order).
+    """
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """Why the reply ended: "stop", "length", "tool_calls" or "content_filter" (OpenAI's).
+
+    A stream that ends without an error yields exactly one, after the last delta and
+    before ``Usage``.
+    """
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int
     completion_tokens: int
 
 
-StreamEvent = TextDelta | Usage
+StreamEvent = TextDelta | ToolCallDelta | Finish | Usage
 
 
 class ErrorKind(enum.Enum):

@@ -3,8 +3,8 @@
 Every adapter classifies the same way: by HTTP status when there is one, by the provider's
 error type for errors that arrive inside a 200 stream, and by transport failure otherwise.
 ``guarded`` wraps an adapter's raw event stream so that any failure after the first text
-delta becomes ``STREAM_CUT`` (the deltas already yielded stay yielded): a reply the user
-has partly seen must not be retried or billed as if nothing had been said.
+or tool-call delta becomes ``STREAM_CUT`` (the deltas already yielded stay yielded): a reply
+the user has partly seen must not be retried or billed as if nothing had been said.
 """
 
 from __future__ import annotations
@@ -15,7 +15,13 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import aclosing
 
-from llm_gateway.providers.base import ErrorKind, ProviderError, StreamEvent, TextDelta
+from llm_gateway.providers.base import (
+    ErrorKind,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+)
 
 MAX_DETAIL_CHARS = 200
 REDACTED = "[redacted]"
@@ -158,7 +164,7 @@ async def guarded(
     async with aclosing(events):
         try:
             async for event in events:
-                started = started or isinstance(event, TextDelta)
+                started = started or isinstance(event, (TextDelta, ToolCallDelta))
                 yield event
         except Exception as exc:
             error = exc if isinstance(exc, ProviderError) else classify(exc)

@@ -7,7 +7,8 @@ sees a stream that ends without ``[DONE]`` (the SDK ends such a stream silently)
 The token is cached per provider instance until 60 s before ``expires_at`` (Unix time in
 milliseconds). A 401 on a cached token drops it, re-authenticates once and retries; a 401
 on a token just issued is an authentication failure. GigaChat has no stop sequences, so
-``stop`` is not sent.
+``stop`` is not sent. Tools, ``response_format`` and ``seed`` are not supported
+(``capabilities.unsupported_params`` says so before a request gets here) and not sent.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import httpx
 
 from llm_gateway.providers.base import (
     ErrorKind,
+    Finish,
     ProviderError,
     ProviderRequest,
     StreamEvent,
@@ -39,6 +41,8 @@ from llm_gateway.providers.errors import (
 
 LABEL = "GigaChat"
 TOKEN_REFRESH_MARGIN_MS = 60_000
+# GigaChat's finish reasons that are not a plain stop, as OpenAI's.
+FINISH_REASONS = {"length": "length", "blacklist": "content_filter"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +196,7 @@ async def _read(response: httpx.Response) -> AsyncGenerator[StreamEvent, None]:
     """Text deltas from bare ``data:`` lines; usage rides on the finishing chunk."""
     usage: Usage | None = None
     finished = False
+    reason = "stop"
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
             continue
@@ -208,12 +213,16 @@ async def _read(response: httpx.Response) -> AsyncGenerator[StreamEvent, None]:
                 yield TextDelta(content)
             if choice.get("finish_reason") == "error":
                 raise upstream_error(LABEL, ErrorKind.UNAVAILABLE, "the model reported an error")
-            finished = finished or bool(choice.get("finish_reason"))
+            finish_reason = choice.get("finish_reason")
+            if finish_reason and not finished:
+                finished = True
+                reason = FINISH_REASONS.get(str(finish_reason), "stop")
         reported = chunk.get("usage")
         if isinstance(reported, dict):
             usage = Usage(int(reported["prompt_tokens"]), int(reported["completion_tokens"]))
     if not finished:
         raise upstream_error(LABEL, ErrorKind.UNAVAILABLE, "the stream ended without finishing")
+    yield Finish(reason)
     if usage is not None:
         yield usage
 

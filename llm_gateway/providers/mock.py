@@ -2,6 +2,7 @@
 
 It lets a fresh install chat at once. The reply quotes the last user message, so a
 newcomer can see the round trip; usage is counted the same way the gateway estimates it.
+It never calls tools (``capabilities.unsupported_params`` refuses them for it).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from llm_gateway.enums import Provider
-from llm_gateway.providers.base import ProviderRequest, StreamEvent, TextDelta, Usage
+from llm_gateway.providers.base import Finish, ProviderRequest, StreamEvent, TextDelta, Usage
 from llm_gateway.providers.tokens import estimate_tokens
 
 WORD_DELAY_SECONDS = 0.02
@@ -34,12 +35,15 @@ class MockProvider:
     async def stream(self, request: ProviderRequest) -> AsyncIterator[StreamEvent]:
         words = self.reply_to(request).split(" ")
         produced: list[str] = []
+        reason = "stop"
         for index, word in enumerate(words):
             if estimate_tokens(" ".join([*produced, word])) > request.max_tokens:
+                reason = "length"
                 break
             produced.append(word)
             await asyncio.sleep(self._delay)
             yield TextDelta(word if index == 0 else " " + word)
+        yield Finish(reason)
         prompt = sum(estimate_tokens(m.content) + 4 for m in request.messages) + 3
         yield Usage(prompt_tokens=prompt, completion_tokens=estimate_tokens(" ".join(produced)))
 

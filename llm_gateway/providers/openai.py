@@ -10,6 +10,11 @@ pydantic model for every chunk of every answer, about an eighth of the gateway's
 chat, to read three fields. The reader keeps the SDK's behaviour where it matters: an
 error object inside the stream raises ``openai.APIError`` as the SDK's stream does, and
 what follows ``[DONE]`` is drained briefly so the connection can be reused.
+
+Tools, ``tool_choice``, ``parallel_tool_calls``, ``response_format`` and ``seed`` are sent
+as given (they are OpenAI's own forms) and left out when unset. Streamed ``tool_calls``
+fragments become ``ToolCallDelta``s, normalized for OpenAI-compatible servers that repeat
+a call's id and name on every fragment or leave the id out.
 """
 
 from __future__ import annotations
@@ -18,20 +23,34 @@ import asyncio
 import contextlib
 import json
 import ssl
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
 import anyio
 import httpx2
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import (
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionMessageParam,
+    ChatCompletionMessageToolCallParam,
+    ChatCompletionSystemMessageParam,
+    ChatCompletionToolChoiceOptionParam,
+    ChatCompletionToolUnionParam,
+    ChatCompletionUserMessageParam,
+    completion_create_params,
+)
 
 from llm_gateway.providers.base import (
     ChatMessage,
+    ErrorKind,
+    Finish,
     ProviderError,
     ProviderRequest,
     StreamEvent,
     TextDelta,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 from llm_gateway.providers.errors import (
@@ -50,6 +69,16 @@ STREAM_ERROR = "An error occurred during streaming"  # the SDK's message for a b
 # httpx2.TimeoutException, are classified before these).
 READ_FAILURES = (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream)
 
+# OpenAI's finish reasons as they are; the legacy ``function_call`` is a tool call, and
+# anything else an OpenAI-compatible server invents counts as a plain stop.
+FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "function_call": "tool_calls",
+}
+
 
 class OpenAIProvider(SdkProvider[openai.AsyncOpenAI]):
     """Streams chat completions from an OpenAI-compatible endpoint."""
@@ -66,6 +95,7 @@ class OpenAIProvider(SdkProvider[openai.AsyncOpenAI]):
         self._check_open()
         usage: Usage | None = None
         finished = False
+        calls = _ToolCalls()
         async with (
             self._client.chat.completions.with_streaming_response.create(
                 model=request.model,
@@ -75,6 +105,15 @@ class OpenAIProvider(SdkProvider[openai.AsyncOpenAI]):
                 top_p=openai.omit if request.top_p is None else request.top_p,
                 stop=request.stop or openai.omit,
                 user=request.user or openai.omit,
+                tools=_tools(request),
+                tool_choice=_tool_choice(request),
+                parallel_tool_calls=(
+                    openai.omit
+                    if request.parallel_tool_calls is None
+                    else request.parallel_tool_calls
+                ),
+                response_format=_response_format(request),
+                seed=openai.omit if request.seed is None else request.seed,
                 stream=True,
                 stream_options={"include_usage": True},
             ) as response,
@@ -87,11 +126,18 @@ class OpenAIProvider(SdkProvider[openai.AsyncOpenAI]):
                 for choice in chunk.get("choices") or ():  # the usage chunk has none
                     if choice.get("index") != 0:
                         continue
-                    content = (choice.get("delta") or {}).get("content")
+                    delta = choice.get("delta") or {}
+                    content = delta.get("content")
                     if content:
                         yield TextDelta(content)
-                    if choice.get("finish_reason") is not None:
+                    fragments = delta.get("tool_calls")
+                    if fragments:
+                        for fragment in calls.read(fragments):
+                            yield fragment
+                    reason = choice.get("finish_reason")
+                    if reason is not None and not finished:
                         finished = True
+                        yield Finish(_finish_reason(reason))
         if not finished:
             raise self._unfinished()
         if usage is not None:
@@ -170,9 +216,98 @@ def _detail(exc: openai.APIError) -> str:
     return exc.message
 
 
+class _ToolCalls:
+    """Turns a stream's ``delta.tool_calls`` fragments into ``ToolCallDelta``s.
+
+    The first fragment of each call carries its id (one is made up if the server sent
+    none) and name; later ones only their piece of the arguments.
+    """
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: set[int] = set()
+
+    def read(self, fragments: Any) -> list[ToolCallDelta]:
+        if not isinstance(fragments, list):
+            raise ValueError("tool_calls is not a list")
+        deltas: list[ToolCallDelta] = []
+        for position, fragment in enumerate(fragments):
+            if not isinstance(fragment, dict):
+                raise ValueError("a tool call fragment is not an object")
+            index = fragment.get("index")
+            if not isinstance(index, int) or isinstance(index, bool):
+                index = position  # some compatible servers leave the index out
+            function = fragment.get("function") or {}
+            if not isinstance(function, dict):
+                raise ValueError("a tool call's function is not an object")
+            arguments = function.get("arguments") or ""
+            if not isinstance(arguments, str):  # a server that sent the object itself
+                arguments = json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
+            if index in self._seen:
+                deltas.append(ToolCallDelta(index, None, None, arguments))
+                continue
+            self._seen.add(index)
+            call_id = fragment.get("id") or f"call_{uuid.uuid4().hex[:24]}"
+            name = function.get("name")
+            name = name if isinstance(name, str) else None
+            deltas.append(ToolCallDelta(index, str(call_id), name, arguments))
+        return deltas
+
+
+def _finish_reason(reason: object) -> str:
+    return FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
+
+
+def _tools(request: ProviderRequest) -> list[ChatCompletionToolUnionParam] | openai.Omit:
+    if not request.tools:
+        return openai.omit
+    return cast(list[ChatCompletionToolUnionParam], list(request.tools))
+
+
+def _tool_choice(request: ProviderRequest) -> ChatCompletionToolChoiceOptionParam | openai.Omit:
+    if request.tool_choice is None:
+        return openai.omit
+    return cast(ChatCompletionToolChoiceOptionParam, request.tool_choice)
+
+
+def _response_format(
+    request: ProviderRequest,
+) -> completion_create_params.ResponseFormat | openai.Omit:
+    if request.response_format is None:
+        return openai.omit
+    return cast(completion_create_params.ResponseFormat, request.response_format)
+
+
 def _message(message: ChatMessage) -> ChatCompletionMessageParam:
-    if message.role == "system":
-        return {"role": "system", "content": message.content}
+    if message.role == "tool":
+        if message.tool_call_id is None:
+            raise upstream_error(LABEL, ErrorKind.BAD_REQUEST, "a tool message has no tool_call_id")
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
     if message.role == "assistant":
-        return {"role": "assistant", "content": message.content}
-    return {"role": "user", "content": message.content}
+        assistant: ChatCompletionAssistantMessageParam = {"role": "assistant"}
+        if message.tool_calls:
+            assistant["content"] = message.content or None
+            assistant["tool_calls"] = [_tool_call(call) for call in message.tool_calls]
+        else:
+            assistant["content"] = message.content
+        if message.name:
+            assistant["name"] = message.name
+        return assistant
+    if message.role == "system":
+        system: ChatCompletionSystemMessageParam = {"role": "system", "content": message.content}
+        if message.name:
+            system["name"] = message.name
+        return system
+    user: ChatCompletionUserMessageParam = {"role": "user", "content": message.content}
+    if message.name:
+        user["name"] = message.name
+    return user
+
+
+def _tool_call(call: ToolCall) -> ChatCompletionMessageToolCallParam:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }

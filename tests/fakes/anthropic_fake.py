@@ -2,10 +2,15 @@
 
 Accepts the key as ``x-api-key`` (the documented header) or ``Authorization: Bearer``
 (what anthropic 2.x sends), requires ``anthropic-version``, streams with ``event:`` lines.
+Scripted tool calls stream as the API streams them: after the text block, one ``tool_use``
+content block per call (``content_block_start`` with an empty ``input``, an empty then the
+scripted ``input_json_delta`` pieces, ``content_block_stop``), then ``stop_reason``
+``tool_use``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -69,6 +74,9 @@ class AnthropicFake(FakeUpstream):
                 return self.error(Scenario(status=400, error_message=text))
         if not body.get("model") or not body.get("messages"):
             return self.error(Scenario(status=400, error_message="model: Field required"))
+        unpaired = _unpaired_tool_use(body["messages"])
+        if unpaired is not None:
+            return self.error(Scenario(status=400, error_message=unpaired))
         return None
 
     async def _count_tokens(self, request: Request) -> Response:
@@ -94,11 +102,23 @@ class AnthropicFake(FakeUpstream):
             return self.error(scenario, model=body["model"])
         if body.get("stream"):
             return self._stream(scenario, body["model"])
+        content: list[dict[str, Any]] = [{"type": "text", "text": scenario.text}]
+        if scenario.tool_calls:
+            content = content if scenario.text else []
+            content += [
+                {
+                    "type": "tool_use",
+                    "id": new_id("toolu_"),
+                    "name": name,
+                    "input": json.loads(args),
+                }
+                for name, args in scenario.tool_calls
+            ]
         return JSONResponse(
             {
                 **_message(body["model"]),
-                "content": [{"type": "text", "text": scenario.text}],
-                "stop_reason": scenario.finish_reason or "end_turn",
+                "content": content,
+                "stop_reason": _stop_reason(scenario),
                 "usage": {
                     "input_tokens": scenario.prompt_tokens,
                     "output_tokens": scenario.completion_tokens,
@@ -135,21 +155,24 @@ class AnthropicFake(FakeUpstream):
             "stop_reason": None,
             "usage": {"input_tokens": scenario.prompt_tokens, "output_tokens": 1},
         }
-        frames = [
-            Frame(sse({"type": "message_start", "message": start}, "message_start")),
-            Frame(
-                sse(
-                    {
-                        "type": "content_block_start",
-                        "index": 0,
-                        "content_block": {"type": "text", "text": ""},
-                    },
-                    "content_block_start",
+        text = scenario.streamed_text()
+        has_text = bool(text) or not scenario.tool_calls
+        frames = [Frame(sse({"type": "message_start", "message": start}, "message_start"))]
+        if has_text:
+            frames.append(
+                Frame(
+                    sse(
+                        {
+                            "type": "content_block_start",
+                            "index": 0,
+                            "content_block": {"type": "text", "text": ""},
+                        },
+                        "content_block_start",
+                    )
                 )
-            ),
-            Frame(sse({"type": "ping"}, "ping")),
-        ]
-        for index, piece in enumerate(scenario.streamed()):
+            )
+        frames.append(Frame(sse({"type": "ping"}, "ping")))
+        for index, piece in enumerate(text):
             delta = {
                 "type": "content_block_delta",
                 "index": 0,
@@ -167,16 +190,71 @@ class AnthropicFake(FakeUpstream):
             return self.event_stream(frames, headers, abort=scenario.cut == "abort")
         message_delta: dict[str, Any] = {
             "type": "message_delta",
-            "delta": {"stop_reason": scenario.finish_reason or "end_turn", "stop_sequence": None},
+            "delta": {"stop_reason": _stop_reason(scenario), "stop_sequence": None},
         }
         if scenario.usage:
             message_delta["usage"] = {"output_tokens": scenario.completion_tokens}
+        if has_text:
+            frames.append(
+                Frame(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+            )
+        for block, (name, arguments) in enumerate(scenario.tool_calls, start=int(has_text)):
+            frames += _tool_use_frames(scenario, block, name, arguments)
         frames += [
-            Frame(sse({"type": "content_block_stop", "index": 0}, "content_block_stop")),
             Frame(sse(message_delta, "message_delta")),
             Frame(sse({"type": "message_stop"}, "message_stop")),
         ]
         return self.event_stream(frames, headers)
+
+
+def _unpaired_tool_use(messages: list[dict[str, Any]]) -> str | None:
+    """What the API says when tool_use and tool_result blocks do not pair up, else None.
+
+    Every ``tool_use`` of an assistant message needs a ``tool_result`` at the start of the
+    next (user) message, and every ``tool_result`` answers one of those.
+    """
+    asked: set[str] = set()
+    for number, message in enumerate(messages):
+        content = message.get("content")
+        blocks = content if isinstance(content, list) else []
+        kinds = [block.get("type") for block in blocks]
+        answered = {b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"}
+        if message.get("role") == "user":
+            if answered - asked:
+                return f"messages.{number}: unexpected `tool_use_id` found in `tool_result` blocks"
+            if asked - answered:
+                return f"messages.{number}: `tool_use` ids were found without `tool_result` blocks"
+            if "tool_result" in kinds[len(answered) :]:
+                return f"messages.{number}: `tool_result` blocks must come first"
+            asked = set()
+        else:
+            if asked:
+                return f"messages.{number}: `tool_use` ids were found without `tool_result` blocks"
+            asked = {b.get("id") for b in blocks if b.get("type") == "tool_use"}
+    return None
+
+
+def _tool_use_frames(scenario: Scenario, block: int, name: str, arguments: str) -> list[Frame]:
+    """One streamed ``tool_use`` block; the API opens its input with an empty delta."""
+    tool_use = {"type": "tool_use", "id": new_id("toolu_"), "name": name, "input": {}}
+    start = {"type": "content_block_start", "index": block, "content_block": tool_use}
+    frames = [Frame(sse(start, "content_block_start"), scenario.chunk_delay)]
+    for piece in ["", *scenario.argument_pieces(arguments)]:
+        delta = {
+            "type": "content_block_delta",
+            "index": block,
+            "delta": {"type": "input_json_delta", "partial_json": piece},
+        }
+        frames.append(Frame(sse(delta, "content_block_delta"), scenario.chunk_delay))
+    stop = {"type": "content_block_stop", "index": block}
+    frames.append(Frame(sse(stop, "content_block_stop")))
+    return frames
+
+
+def _stop_reason(scenario: Scenario) -> str:
+    if scenario.finish_reason:
+        return scenario.finish_reason
+    return "tool_use" if scenario.tool_calls else "end_turn"
 
 
 def _bearer(headers: dict[str, str]) -> str | None:

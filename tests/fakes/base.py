@@ -45,6 +45,12 @@ class Scenario:
     ``"abort"`` drops the TCP connection mid-body (no terminating chunk), ``"end"`` ends the
     HTTP response cleanly but without the protocol's finish/usage/terminator, ``"error"``
     sends the provider's mid-stream error event (OpenAI and Anthropic only).
+
+    ``tool_calls`` scripts function calls after the text, as ``(name, arguments JSON)``
+    pairs: each call's arguments stream in ``tool_chunks`` pieces in the provider's own
+    format (OpenAI and Anthropic), and the finish reason becomes the provider's "tool
+    call" one unless ``finish_reason`` says otherwise. With tool calls an empty ``text``
+    sends no text at all; a cut (``cut_after``) happens before any tool call is sent.
     """
 
     text: str = DEFAULT_REPLY
@@ -62,6 +68,8 @@ class Scenario:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     finish_reason: str | None = None
+    tool_calls: tuple[tuple[str, str], ...] = ()
+    tool_chunks: int = 3
 
     def pieces(self) -> list[str]:
         """``text`` split into ``chunks`` contiguous, non-empty pieces (fewer if it is short)."""
@@ -73,6 +81,18 @@ class Scenario:
         """The pieces sent before the stream finishes (or, with ``cut_after``, breaks)."""
         pieces = self.pieces()
         return pieces if self.cut_after is None else pieces[: self.cut_after]
+
+    def streamed_text(self) -> list[str]:
+        """``streamed()``, but nothing for an empty text beside tool calls."""
+        if self.tool_calls and not self.text:
+            return []
+        return self.streamed()
+
+    def argument_pieces(self, arguments: str) -> list[str]:
+        """A tool call's ``arguments`` in ``tool_chunks`` contiguous pieces (fewer if short)."""
+        count = max(1, min(self.tool_chunks, len(arguments)))
+        size = len(arguments)
+        return [arguments[i * size // count : (i + 1) * size // count] for i in range(count)]
 
     def delay_before(self, index: int) -> float:
         """The pause before text piece ``index``: none before the first, then the rate."""

@@ -1,6 +1,10 @@
 """A fake OpenAI Chat Completions server (``/v1/chat/completions``), streaming included.
 
 Also what vLLM, Ollama and llama.cpp speak, so the OpenAI adapter's fake covers them too.
+Scripted tool calls stream as OpenAI streams them: the first fragment of call ``i`` carries
+``index``, ``id``, ``type`` and the function's name with empty arguments (riding on the
+role chunk when there is no text), later fragments only ``index`` and a piece of the
+arguments; the finish reason is then ``tool_calls``.
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ class OpenAIFake(FakeUpstream):
         body = recorded.json
         if not body.get("model") or not body.get("messages"):
             return self.error(Scenario(status=400, error_message="model and messages are required"))
+        unanswered = _tool_message_error(body["messages"])
+        if unanswered is not None:
+            return self.error(Scenario(status=400, error_message=unanswered))
         scenario = self.next_scenario()
         await self.delay(scenario, request)
         if scenario.status != 200:
@@ -90,6 +97,15 @@ class OpenAIFake(FakeUpstream):
         return JSONResponse(body, status_code=scenario.status, headers=headers)
 
     def _completion(self, scenario: Scenario, model: str) -> JSONResponse:
+        message: dict[str, Any] = {"role": "assistant", "content": scenario.text, "refusal": None}
+        if scenario.tool_calls:
+            message["content"] = scenario.text or None
+            message["tool_calls"] = [
+                {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
+                for call_id, (name, args) in zip(
+                    _call_ids(scenario), scenario.tool_calls, strict=True
+                )
+            ]
         body = {
             "id": new_id("chatcmpl-"),
             "object": "chat.completion",
@@ -99,9 +115,9 @@ class OpenAIFake(FakeUpstream):
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": scenario.text, "refusal": None},
+                    "message": message,
                     "logprobs": None,
-                    "finish_reason": scenario.finish_reason or "stop",
+                    "finish_reason": _finish_reason(scenario),
                 }
             ],
             "usage": _usage(scenario) if scenario.usage else None,
@@ -122,11 +138,30 @@ class OpenAIFake(FakeUpstream):
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
             return sse({**base, "choices": [choice], **extra})
 
-        role = {"role": "assistant", "content": "", "refusal": None}
+        text = scenario.streamed_text()
+        headers = [
+            {
+                "index": index,
+                "id": call_id,
+                "type": "function",
+                "function": {"name": name, "arguments": ""},
+            }
+            for index, (call_id, (name, _)) in enumerate(
+                zip(_call_ids(scenario), scenario.tool_calls, strict=True)
+            )
+        ]
+        role: dict[str, Any] = {"role": "assistant", "content": "", "refusal": None}
+        if headers and not text and scenario.cut_after is None:
+            role = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [headers[0]],
+                "refusal": None,
+            }
         frames = [Frame(chunk(role))]
         frames += [
             Frame(chunk({"content": piece}), scenario.delay_before(index))
-            for index, piece in enumerate(scenario.streamed())
+            for index, piece in enumerate(text)
         ]
         if scenario.cut_after is not None:
             if scenario.cut == "error":
@@ -134,7 +169,17 @@ class OpenAIFake(FakeUpstream):
                 error = {"message": message, "type": scenario.error_type or "server_error"}
                 frames.append(Frame(sse({"error": {**error, "param": None, "code": None}})))
             return self.event_stream(frames, _headers(), abort=scenario.cut == "abort")
-        frames.append(Frame(chunk({}, scenario.finish_reason or "stop")))
+        for index, (_, arguments) in enumerate(scenario.tool_calls):
+            if index or text:
+                frames.append(Frame(chunk({"tool_calls": [headers[index]]}), scenario.chunk_delay))
+            frames += [
+                Frame(
+                    chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}),
+                    scenario.chunk_delay,
+                )
+                for piece in scenario.argument_pieces(arguments)
+            ]
+        frames.append(Frame(chunk({}, _finish_reason(scenario))))
         if include_usage and scenario.usage:
             frames.append(Frame(sse({**base, "choices": [], "usage": _usage(scenario)})))
         frames.append(Frame(sse("[DONE]")))
@@ -143,6 +188,38 @@ class OpenAIFake(FakeUpstream):
 
 def _headers() -> dict[str, str]:
     return {"x-request-id": new_id("req_"), "cache-control": "no-cache"}
+
+
+def _tool_message_error(messages: list[dict[str, Any]]) -> str | None:
+    """What the API says when tool messages do not answer the preceding tool calls."""
+    pending: set[str] = set()
+    for number, message in enumerate(messages):
+        if message.get("role") == "tool":
+            if message.get("tool_call_id") not in pending:
+                return (
+                    f"Invalid parameter: messages[{number}]: messages with role 'tool' must be "
+                    "a response to a preceeding message with 'tool_calls'."
+                )
+            pending.discard(message["tool_call_id"])
+            continue
+        if pending:
+            return (
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                f"responding to each 'tool_call_id'. Missing: {', '.join(sorted(pending))}"
+            )
+        if message.get("role") == "assistant":
+            pending = {call.get("id") for call in message.get("tool_calls") or []}
+    return None
+
+
+def _call_ids(scenario: Scenario) -> list[str]:
+    return [new_id("call_") for _ in scenario.tool_calls]
+
+
+def _finish_reason(scenario: Scenario) -> str:
+    if scenario.finish_reason:
+        return scenario.finish_reason
+    return "tool_calls" if scenario.tool_calls else "stop"
 
 
 def _usage(scenario: Scenario) -> dict[str, Any]:

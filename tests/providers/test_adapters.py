@@ -14,7 +14,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -29,6 +29,7 @@ from llm_gateway.providers.anthropic import AnthropicProvider
 from llm_gateway.providers.base import (
     ChatMessage,
     ErrorKind,
+    Finish,
     Provider,
     ProviderError,
     ProviderRequest,
@@ -81,6 +82,7 @@ class Outcome:
     deltas: list[str]
     usage: list[Usage]
     error: ProviderError | None
+    finishes: list[Finish] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -93,8 +95,13 @@ async def consume(provider: Provider, request: ProviderRequest = REQUEST) -> Out
         async for event in provider.stream(request):
             if isinstance(event, TextDelta):
                 assert not outcome.usage, "text after usage"
+                assert not outcome.finishes, "text after finish"
                 outcome.deltas.append(event.text)
+            elif isinstance(event, Finish):
+                assert not outcome.usage, "finish after usage"
+                outcome.finishes.append(event)
             else:
+                assert isinstance(event, Usage), event
                 outcome.usage.append(event)
     except ProviderError as exc:
         outcome.error = exc
