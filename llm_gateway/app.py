@@ -25,6 +25,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from llm_gateway.admin import Backend, build_admin
+from llm_gateway.api.routes import routes as api_routes
 from llm_gateway.auth import TokenVerifier
 from llm_gateway.body_limit import BodyLimitMiddleware
 from llm_gateway.db.engine import Database, make_engine
@@ -47,6 +48,7 @@ from llm_gateway.services.catalog.credentials import settings_credentials
 from llm_gateway.services.chat.generation.recovery import run_sweeper, sweep_once
 from llm_gateway.services.chat.generation.runner import GenerationManager
 from llm_gateway.services.container import Services
+from llm_gateway.services.money.api_keys import ApiKeyAuthenticator
 from llm_gateway.services.money.balances import MoneyPolicy
 from llm_gateway.services.money.rate_limit import RateLimiter
 from llm_gateway.services.plumbing import health
@@ -139,6 +141,8 @@ def create_app(settings: Settings) -> Starlette:
         broker: Broker = RedisBroker(redis) if redis is not None else InProcessBroker()
         sweeper: asyncio.Task[None] | None = None
         watcher: asyncio.Task[None] | None = None
+        key_tasks: asyncio.Task[None] | None = None
+        api_keys = ApiKeyAuthenticator(db, broker, cache_seconds=settings.api_key_cache_seconds)
         cipher = Cipher(settings)
 
         async def load_overrides() -> dict[str, str]:
@@ -201,6 +205,7 @@ def create_app(settings: Settings) -> Starlette:
                 ),
                 limits=limits,
                 refresh_config=refresh_config,
+                api_keys=api_keys,
                 redis=redis,
             )
             admin.state.services = app.state.services
@@ -213,14 +218,16 @@ def create_app(settings: Settings) -> Starlette:
             watcher = asyncio.create_task(
                 config.watch(broker, refresh_config), name="config-watcher"
             )
+            key_tasks = asyncio.create_task(api_keys.run(), name="api-keys")
             yield
         finally:
             # Every step is bounded: shutdown finishes whatever is down (Redis, the
             # database), within the grace period plus a few seconds.
-            for task in (watcher, sweeper):
+            for task in (watcher, sweeper, key_tasks):
                 if task is not None:
                     task.cancel()
                     await bounded(f"stopping {task.get_name()}", settled(task))
+            await bounded("recording API keys' last use", api_keys.last_used.flush())
             grace = settings.shutdown_grace_seconds
             await bounded(
                 "finishing generations",
@@ -248,7 +255,9 @@ def create_app(settings: Settings) -> Starlette:
                 allow_origins=settings.cors_origins,
                 allow_credentials=True,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["authorization", "content-type", REQUEST_ID_HEADER],
+                # Any header: OpenAI's SDKs send their own (x-stainless-*, openai-*).
+                allow_headers=["*"],
+                expose_headers=[REQUEST_ID_HEADER, "retry-after", "x-should-retry"],
             )
         )
     middleware.append(Middleware(RequestIdMiddleware))
@@ -267,6 +276,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *rest_routes,
+            *api_routes,
             Mount("/admin", admin),
         ],
         middleware=middleware,

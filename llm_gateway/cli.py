@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +47,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # decompressor alive per socket, idle or not.
         ws_per_message_deflate=False,
         ws_max_size=settings.max_websocket_message_bytes,  # closes with 1009 past it
+        # Open /v1 streams get the grace period, then end as interrupted (and are settled).
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
     )
     return 0
 

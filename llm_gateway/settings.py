@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     config_encryption_key: SecretStr | None = None
     config_cache_seconds: float = Field(default=1.0, ge=0)
+    # How long an instance trusts what it read about an API key (revocations reach every
+    # instance at once through the broker; expiry is checked on every request).
+    api_key_cache_seconds: float = Field(default=1.0, ge=0, le=3600)
 
     # Generation: retries before the first token, timeouts, persistence, shutdown.
     provider_max_retries: int = Field(default=2, ge=0, le=10)
@@ -118,6 +121,9 @@ class Settings(BaseSettings):
     max_content_length: int = Field(default=100_000, ge=1)
     rate_limit_requests: int = Field(default=100, ge=0)
     rate_limit_window: int = Field(default=60, ge=1)
+    # /v1 requests are recorded without their content unless this is on (an idempotent
+    # request keeps its answer for 24 hours either way, to replay it).
+    api_log_content: bool = False
 
     # GraphQL hardening, always on.
     graphql_max_depth: int = Field(default=12, ge=2)

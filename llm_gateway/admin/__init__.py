@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from llm_gateway.admin.backend import Backend
 from llm_gateway.admin.views import (
     agents,
+    api_keys,
     audit_log,
     auth,
     dashboard,
@@ -70,6 +71,7 @@ def build_admin(settings: Settings) -> Starlette:
             *models.routes,
             *agents.routes,
             *users.routes,
+            *api_keys.routes,
             *transactions.routes,
             *dialogs.routes,
             *settings_page.routes,

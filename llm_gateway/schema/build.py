@@ -19,6 +19,7 @@ from llm_gateway.resolvers.catalog import listing as catalog_resolvers
 from llm_gateway.resolvers.chat import dialogs as dialog_resolvers
 from llm_gateway.resolvers.chat import messages as chat_resolvers
 from llm_gateway.resolvers.chat import transfer as transfer_resolvers
+from llm_gateway.resolvers.money import api_keys as api_key_resolvers
 from llm_gateway.resolvers.money import balances as money_resolvers
 from llm_gateway.resolvers.money import me as me_resolvers
 from llm_gateway.resolvers.staff import reports as report_resolvers
@@ -45,6 +46,7 @@ from llm_gateway.schema.guards.introspection import IntrospectionGate
 from llm_gateway.schema.guards.one_operation import OneOperation
 from llm_gateway.schema.guards.operation_limits import Limits, OperationLimits
 from llm_gateway.schema.money.accounts import Me, UserAccount
+from llm_gateway.schema.money.api_keys import ApiKeyType, CreateApiKeyPayload
 from llm_gateway.schema.money.types import BalanceChangePayload, BalanceEvent, TransactionType
 from llm_gateway.schema.pagination import Connection
 from llm_gateway.schema.permissions import IsAuthenticated, IsStaff
@@ -86,6 +88,9 @@ class Query:
     export_dialogs: JSON = strawberry.field(
         resolver=transfer_resolvers.export_dialogs, permission_classes=AUTHENTICATED
     )
+    api_keys: list[ApiKeyType] = strawberry.field(
+        resolver=api_key_resolvers.api_key_list, permission_classes=AUTHENTICATED
+    )
 
     # Staff.
     users: Connection[UserAccount] = strawberry.field(
@@ -108,6 +113,9 @@ class Query:
     )
     usage_stats: UsageStats = strawberry.field(
         resolver=report_resolvers.usage_stats_report, permission_classes=STAFF
+    )
+    all_api_keys: Connection[ApiKeyType] = strawberry.field(
+        resolver=api_key_resolvers.all_api_keys, permission_classes=STAFF
     )
 
 
@@ -133,6 +141,12 @@ class Mutation:
     )
     import_dialogs: ImportDialogsResult = strawberry.mutation(
         resolver=transfer_resolvers.import_dialogs, permission_classes=AUTHENTICATED
+    )
+    create_api_key: CreateApiKeyPayload = strawberry.mutation(
+        resolver=api_key_resolvers.create_api_key, permission_classes=AUTHENTICATED
+    )
+    revoke_api_key: ApiKeyType = strawberry.mutation(
+        resolver=api_key_resolvers.revoke_api_key, permission_classes=AUTHENTICATED
     )
 
     # Staff.

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from llm_gateway.auth import TokenVerifier
 from llm_gateway.db.engine import Database
 from llm_gateway.services.chat.generation.runner import GenerationManager
+from llm_gateway.services.money.api_keys import ApiKeyAuthenticator
 from llm_gateway.services.money.balances import MoneyPolicy
 from llm_gateway.services.money.rate_limit import RateLimiter
 from llm_gateway.services.plumbing.broker import Broker
@@ -30,6 +31,7 @@ class Services:
     rate_limiter: RateLimiter
     limits: Limits
     refresh_config: Callable[[], Awaitable[None]]
+    api_keys: ApiKeyAuthenticator
     redis: Redis | None = None
 
     def apply_limits(self, limits: Limits) -> None:

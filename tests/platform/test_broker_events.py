@@ -55,6 +55,7 @@ KNOWN: list[tuple[Any, str, dict[str, Any]]] = [
     (wire.BalanceChanged(7, "topup"), "balance:7", {"userId": 7, "reason": "topup"}),
     (wire.ConfigChanged("OPENAI_API_KEY"), "config", {"key": "OPENAI_API_KEY"}),
     (wire.ConfigChanged(wire.MODELS_CHANGED_KEY), "config", {"key": "models"}),
+    (wire.ApiKeyRevoked(MESSAGE), "api-keys", {"keyId": str(MESSAGE)}),
     (
         wire.CancelRequest(MESSAGE),
         "generation-control",
@@ -75,6 +76,8 @@ def _decode(channel: str, data: dict[str, Any]) -> Any:
         return wire.BalanceChanged.from_wire(data)
     if channel == wire.CONFIG_CHANNEL:
         return wire.ConfigChanged.from_wire(data)
+    if channel == wire.API_KEYS_CHANNEL:
+        return wire.ApiKeyRevoked.from_wire(data)
     return wire.decode_control(data)
 
 
@@ -99,3 +102,4 @@ def test_every_event_keeps_its_channel_and_json(
 def test_an_event_this_version_cannot_read_is_dropped(data: dict[str, Any]) -> None:
     assert wire.decode_dialog_event(DIALOG, data) is None
     assert wire.decode_control(data) is None
+    assert wire.ApiKeyRevoked.from_wire(data) is None

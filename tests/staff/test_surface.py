@@ -41,6 +41,7 @@ SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "deleteConfig": ('mutation { deleteConfig(input: {key: "SEEDED"}) { key } }', {}),
     "allDialogs": ("{ allDialogs { edges { node { id userId } } } }", {}),
     "auditLogs": ("{ auditLogs { edges { node { id action } } } }", {}),
+    "allApiKeys": ("{ allApiKeys(userId: 7) { edges { node { id userId } } } }", {}),
     "usageStats": (
         '{ usageStats(from: "2026-03-01", to: "2026-03-03", groupBy: DAY) { total { requests } } }',
         {},

@@ -23,6 +23,7 @@ async def _dashboard(request: Request, staff: Staff) -> Response:
         by_day = await usage_stats.usage_stats(session, since, until, GroupBy.DAY)
         by_model = await usage_stats.usage_stats(session, since, until, GroupBy.MODEL)
         by_user = await usage_stats.usage_stats(session, since, until, GroupBy.USER)
+        by_source = await usage_stats.usage_stats(session, since, until, GroupBy.SOURCE)
     total = by_day.total
     day_tokens = [
         Bar(row.key, row.charged_tokens, f"${row.cost_usd:.4f}, {row.requests} requests")
@@ -43,11 +44,12 @@ async def _dashboard(request: Request, staff: Staff) -> Response:
             "total": total,
             "active_users": len(by_user.rows),
             "models": by_model.rows,
+            "sources": by_source.rows,
             "tokens_chart": column_chart(
                 day_tokens, chart_id="day-tokens", title="Charged tokens per day", unit="tokens"
             ),
             "requests_chart": column_chart(
-                day_requests, chart_id="day-requests", title="Answers per day", unit="answers"
+                day_requests, chart_id="day-requests", title="Requests per day", unit="requests"
             ),
             "models_chart": row_chart(
                 model_tokens,

@@ -37,10 +37,11 @@ from llm_gateway.admin.web import (
     staff_page,
     user_names,
 )
+from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import Balance, TokenTransaction
 from llm_gateway.enums import LedgerKind
 from llm_gateway.errors import NotFound, ValidationFailed
-from llm_gateway.services.money import account_search, balances, ledger
+from llm_gateway.services.money import account_search, api_keys, balances, ledger
 from llm_gateway.services.money.balances import BalanceView
 
 
@@ -135,10 +136,11 @@ async def _detail(request: Request, staff: Staff) -> Response:
     next_cursor: str | None = None
     error: str | None = None
     async with services.db.read() as session:
+        keys = await api_keys.list_api_keys(session, user_id)
         try:
             view = await balances.existing_balance(session, user_id, services.policy)
         except NotFound:
-            if user_id not in known:
+            if user_id not in known and not keys:
                 raise
         if view is not None:
             try:
@@ -166,6 +168,8 @@ async def _detail(request: Request, staff: Staff) -> Response:
             "view": view,
             "initial_balance": services.policy.initial_balance,
             "rows": rows,
+            "api_keys": keys,
+            "now": utcnow(),
             "names": names,
             "error": error,
             "back": path,

@@ -52,6 +52,8 @@ class Reservation(CreatedAt, Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    api_request_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    api_key_id: Mapped[uuid.UUID | None]
     model_name: Mapped[str | None] = mapped_column(String(100))
     amount: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(16), default=ReservationState.HELD)
@@ -76,6 +78,8 @@ class TokenTransaction(CreatedAt, Base):
         # Staff: every user's ledger by time, whole or of one kind.
         Index("ix_token_transactions_created_id", "created_at", "id"),
         Index("ix_token_transactions_kind_created", "kind", "created_at", "id"),
+        # An API key's daily limit: its usage rows of the day.
+        Index("ix_token_transactions_api_key_created", "api_key_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -86,6 +90,8 @@ class TokenTransaction(CreatedAt, Base):
     reservation_id: Mapped[uuid.UUID | None]
     message_id: Mapped[uuid.UUID | None]
     dialog_id: Mapped[uuid.UUID | None]
+    api_request_id: Mapped[uuid.UUID | None]
+    api_key_id: Mapped[uuid.UUID | None]
     model_name: Mapped[str | None] = mapped_column(String(100))
     prompt_tokens: Mapped[int | None]
     completion_tokens: Mapped[int | None]

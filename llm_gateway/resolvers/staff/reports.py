@@ -14,6 +14,7 @@ from llm_gateway.schema.staff.reports import (
     AuditLogEntry,
     StaffDialogType,
     UsageGroupBy,
+    UsageSource,
     UsageStats,
 )
 from llm_gateway.services.staff import reports, usage_stats
@@ -90,11 +91,18 @@ async def usage_stats_report(
     from_: Annotated[dt.date, strawberry.argument(name="from")],
     to: dt.date,
     group_by: UsageGroupBy,
+    # Not ``source``: strawberry's extensions take the parent object by that name.
+    only: Annotated[UsageSource | None, strawberry.argument(name="source")] = None,
 ) -> UsageStats:
     """Requests, tokens, cost, errors and latency from ``from`` to ``to`` (UTC days,
-    both included, at most 366), by day, model or user."""
+    both included, at most 366), by day, model, user or source; ``source`` keeps only
+    chat answers or only /v1 requests."""
     async with info.context.services.db.read() as session:
         report = await usage_stats.usage_stats(
-            session, from_, to, usage_stats.GroupBy(group_by.value)
+            session,
+            from_,
+            to,
+            usage_stats.GroupBy(group_by.value),
+            source=usage_stats.Source(only.value) if only is not None else None,
         )
     return UsageStats.from_report(report)

@@ -88,17 +88,24 @@ class UsageGroupBy(enum.Enum):
     DAY = "day"
     MODEL = "model"
     USER = "user"
+    SOURCE = "source"
+
+
+@strawberry.enum(description="Where a request came in.")
+class UsageSource(enum.Enum):
+    CHAT = strawberry.enum_value("chat", description="A GraphQL chat answer.")
+    API = strawberry.enum_value("api", description="An OpenAI-compatible /v1 request.")
 
 
 @strawberry.type
 class UsageRow:
-    """Usage in one bucket, from the assistant messages created in it."""
+    """Usage in one bucket: the chat answers and /v1 requests created in it."""
 
     key: str = strawberry.field(
         description="DAY: the UTC day (ISO date); MODEL: the model that answered; "
-        "USER: the user id; `total` for the whole range."
+        "USER: the user id; SOURCE: `chat` or `api`; `total` for the whole range."
     )
-    requests: SafeInt = strawberry.field(description="Assistant messages (generations).")
+    requests: SafeInt = strawberry.field(description="Generations: chat answers and /v1 requests.")
     prompt_tokens: SafeInt
     completion_tokens: SafeInt
     charged_tokens: SafeInt = strawberry.field(description="Tokens taken from balances.")

@@ -38,11 +38,17 @@ class Target:
     pricing: Pricing
     request: ProviderRequest
 
+    def with_max_tokens(self, max_tokens: int) -> Target:
+        return replace(self, request=replace(self.request, max_tokens=max_tokens))
+
 
 @dataclass(frozen=True, slots=True)
 class GenerationJob:
+    """One answer to generate: a dialog's message, or (``dialog_id`` None) an API request
+    whose ``message_id`` is the request's id."""
+
     message_id: uuid.UUID
-    dialog_id: uuid.UUID
+    dialog_id: uuid.UUID | None
     user_id: int
     reservation_id: uuid.UUID
     prompt_tokens: int

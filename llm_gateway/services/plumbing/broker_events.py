@@ -31,6 +31,9 @@ MODELS_CHANGED_KEY = "models"
 CONTROL_CHANNEL = "generation-control"
 """Requests to whichever instance runs a generation: cancel it, or snapshot its text."""
 
+API_KEYS_CHANNEL = "api-keys"
+"""A gateway API key was revoked: every instance drops it from its cache."""
+
 
 def dialog_channel(dialog_id: uuid.UUID | str) -> str:
     """A dialog's answer events: started, numbered deltas and snapshots, one end each."""
@@ -215,6 +218,28 @@ class ConfigChanged:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyRevoked:
+    """An API key was revoked: every instance forgets what it cached about it."""
+
+    key_id: uuid.UUID
+
+    @property
+    def channel(self) -> str:
+        return API_KEYS_CHANNEL
+
+    def to_wire(self) -> Wire:
+        return {"keyId": str(self.key_id)}
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> ApiKeyRevoked | None:
+        try:
+            return cls(uuid.UUID(wire["keyId"]))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            _dropped(API_KEYS_CHANNEL, wire)
+            return None
+
+
 # -- control requests --------------------------------------------------------------------------
 
 
@@ -265,7 +290,7 @@ def decode_control(wire: Wire) -> ControlRequest | None:
     return None
 
 
-BrokerEvent = DialogEvent | BalanceChanged | ConfigChanged | ControlRequest
+BrokerEvent = DialogEvent | BalanceChanged | ConfigChanged | ApiKeyRevoked | ControlRequest
 
 
 def _dropped(channel: str, wire: object) -> None:

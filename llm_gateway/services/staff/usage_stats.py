@@ -1,18 +1,18 @@
 """Usage statistics for staff: requests, tokens, cost, errors and latency per bucket.
 
-Computed from assistant messages, which carry the outcome of each generation (model
-actually used, tokens, charged amount, USD cost, status, total time). A request is
-one assistant message created in the range; its tokens count whatever its outcome, its
-charge and cost are what the ledger took; an error is a message whose status is
-``failed``. Latency percentiles are over ``total_ms`` of ``complete`` messages and use
-linear interpolation between the closest ranks (``percentile_cont``): SQL computes them
-on PostgreSQL, Python does on SQLite, with the same formula, so both agree.
+Computed from what records each generation's outcome (model actually used, tokens,
+charged amount, USD cost, status, total time): assistant messages (source ``chat``, the
+GraphQL flow) and ``/v1`` request records (source ``api``). A request is one of those
+created in the range; its tokens count whatever its outcome, its charge and cost are what
+the ledger took; an error is one whose status is ``failed``. Latency percentiles are over
+``total_ms`` of ``complete`` ones and use linear interpolation between the closest ranks
+(``percentile_cont``): SQL computes them on PostgreSQL, Python does on SQLite, with the
+same formula, so both agree.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -22,25 +22,21 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
-    Date,
     Float,
     Select,
     SQLColumnExpression,
-    and_,
     case,
-    cast,
     func,
     literal_column,
     select,
-    true,
     type_coerce,
 )
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from llm_gateway.db.models import Message
-from llm_gateway.enums import MessageStatus, Role
+from llm_gateway.enums import MessageStatus
 from llm_gateway.services.staff.reports import date_bounds
+from llm_gateway.services.staff.usage_records import GroupBy, Source, key_column, requests_in
 
 MAX_SPAN_DAYS = 366
 USD_PLACES = Decimal("0.00000001")
@@ -48,10 +44,7 @@ UNKNOWN_MODEL = "unknown"
 P50, P95 = 0.5, 0.95
 
 
-class GroupBy(enum.Enum):
-    DAY = "day"
-    MODEL = "model"
-    USER = "user"
+__all__ = ["GroupBy", "Source", "UsageReport", "UsageRow", "usage_stats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,18 +129,6 @@ def _sums_of(row: Any) -> _Sums:
     )
 
 
-def _key_column(group_by: GroupBy, dialect: str) -> SQLColumnExpression[Any]:
-    if group_by is GroupBy.MODEL:
-        return Message.model_name
-    if group_by is GroupBy.USER:
-        return Message.user_id
-    if dialect == "postgresql":
-        # The UTC day whatever the session's TimeZone; a literal (not a bound parameter)
-        # so GROUP BY and SELECT hold the very same expression.
-        return cast(Message.created_at.op("AT TIME ZONE")(literal_column("'UTC'")), Date)
-    return func.date(Message.created_at)  # SQLite keeps naive UTC text
-
-
 def _key_text(group_by: GroupBy, value: Any) -> str:
     if group_by is GroupBy.MODEL:
         return UNKNOWN_MODEL if value is None else str(value)
@@ -157,43 +138,47 @@ def _key_text(group_by: GroupBy, value: Any) -> str:
 
 
 async def usage_stats(
-    session: AsyncSession, since: dt.date, until: dt.date, group_by: GroupBy
+    session: AsyncSession,
+    since: dt.date,
+    until: dt.date,
+    group_by: GroupBy,
+    *,
+    source: Source | None = None,
 ) -> UsageReport:
-    """Usage from ``since`` to ``until`` (both UTC days included), in buckets."""
+    """Usage from ``since`` to ``until`` (both UTC days included), in buckets; ``source``
+    keeps only chat answers or only API requests."""
     start, end = date_bounds(since, until, max_days=MAX_SPAN_DAYS)
     assert start is not None
     dialect = session.get_bind().dialect.name
-    key = _key_column(group_by, dialect)
-    in_range = and_(
-        # A literal, so the planners can match the partial index on assistant rows.
-        Message.role == literal_column(f"'{Role.ASSISTANT.value}'"),
-        Message.created_at >= start,
-        # No end past the calendar's last day (``date_bounds`` gives None there).
-        Message.created_at < end if end is not None else true(),
-    )
-    failed = Message.status == MessageStatus.FAILED
+    rows = requests_in(start, end, source)
+    key = key_column(group_by, dialect, rows)
+    failed = rows.status == MessageStatus.FAILED
     sums = (
         func.count().label("requests"),
-        func.coalesce(func.sum(Message.prompt_tokens), 0).label("prompt_tokens"),
-        func.coalesce(func.sum(Message.completion_tokens), 0).label("completion_tokens"),
-        func.coalesce(func.sum(Message.charged_tokens), 0).label("charged_tokens"),
-        func.coalesce(func.sum(Message.cost_usd), 0).label("cost_usd"),
+        func.coalesce(func.sum(rows.prompt_tokens), 0).label("prompt_tokens"),
+        func.coalesce(func.sum(rows.completion_tokens), 0).label("completion_tokens"),
+        func.coalesce(func.sum(rows.charged_tokens), 0).label("charged_tokens"),
+        func.coalesce(func.sum(rows.cost_usd), 0).label("cost_usd"),
         func.coalesce(func.sum(case((failed, 1), else_=0)), 0).label("errors"),
     )
-    query = select(key.label("key"), *sums).where(in_range)
+    query = select(key.label("key"), *sums)
     if dialect == "postgresql":
-        buckets, total = await _in_sql(session, query, key, group_by)
+        buckets, total = await _in_sql(session, query, key, group_by, rows)
     else:
-        buckets, total = await _in_python(session, query, key, group_by)
+        buckets, total = await _in_python(session, query, key, group_by, rows)
     return UsageReport(since, until, group_by, _ordered(group_by, buckets, since, until), total)
 
 
 async def _in_sql(
-    session: AsyncSession, query: Select[Any], key: SQLColumnExpression[Any], group_by: GroupBy
+    session: AsyncSession,
+    query: Select[Any],
+    key: SQLColumnExpression[Any],
+    group_by: GroupBy,
+    rows: Any,
 ) -> tuple[Buckets, UsageRow]:
     """PostgreSQL: percentiles and the total in the one aggregating statement."""
     # NULLs (the other statuses) are skipped.
-    latency = case((Message.status == MessageStatus.COMPLETE, Message.total_ms))
+    latency = case((rows.status == MessageStatus.COMPLETE, rows.total_ms))
     # Both percentiles from one sort per bucket (the array form of percentile_cont);
     # ROLLUP adds the whole range as one more row, in the same pass.
     percentiles = type_coerce(
@@ -218,14 +203,18 @@ async def _in_sql(
 
 
 async def _in_python(
-    session: AsyncSession, query: Select[Any], key: SQLColumnExpression[Any], group_by: GroupBy
+    session: AsyncSession,
+    query: Select[Any],
+    key: SQLColumnExpression[Any],
+    group_by: GroupBy,
+    rows: Any,
 ) -> tuple[Buckets, UsageRow]:
     """SQLite (no percentile_cont): sums in SQL, percentiles from the fetched latencies."""
     grouped = await session.execute(query.group_by(key))
     latencies: Result[Any] = await session.execute(
-        query.with_only_columns(key.label("key"), Message.total_ms)
-        .where(Message.status == MessageStatus.COMPLETE, Message.total_ms.is_not(None))
-        .order_by(Message.total_ms)
+        query.with_only_columns(key.label("key"), rows.total_ms)
+        .where(rows.status == MessageStatus.COMPLETE, rows.total_ms.is_not(None))
+        .order_by(rows.total_ms)
     )
     by_key: dict[str, list[int]] = defaultdict(list)
     everything: list[int] = []

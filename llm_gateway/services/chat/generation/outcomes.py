@@ -23,6 +23,7 @@ from llm_gateway.errors import (
     NotFound,
 )
 from llm_gateway.providers.tokens import count_text
+from llm_gateway.services.chat.completions import records as api_records
 from llm_gateway.services.chat.planning import GenerationJob
 from llm_gateway.services.money import holds
 from llm_gateway.services.money.holds import Pricing, Settlement
@@ -103,6 +104,7 @@ async def finish(session: AsyncSession, job: GenerationJob, outcome: Outcome) ->
     message.ttft_ms = outcome.ttft_ms
     message.total_ms = outcome.total_ms
     message.completed_at = now
+    assert job.dialog_id is not None, "an answer in a dialog"
     await session.execute(
         update(Dialog)
         .where(Dialog.id == job.dialog_id)
@@ -148,15 +150,22 @@ async def recover_orphan(
     nobody runs. Returns (user id, dialog id) when something was finished, else None.
     """
     now = now or utcnow()
-    # Lock order as in ``finish``: the message, then the reservation, then the balance.
-    message_id = await session.scalar(
-        select(Reservation.message_id).where(Reservation.id == reservation_id)
-    )
+    # Lock order as in ``finish`` (and the API's): the message or the API request, then
+    # the reservation, then the balance.
+    message_id, api_request_id = (
+        await session.execute(
+            select(Reservation.message_id, Reservation.api_request_id).where(
+                Reservation.id == reservation_id
+            )
+        )
+    ).one()
     message = (
         await session.scalar(select(Message).where(Message.id == message_id).with_for_update())
         if message_id is not None
         else None
     )
+    if api_request_id is not None:
+        await api_records.lock(session, api_request_id)
     reservation = await holds.locked_reservation(session, reservation_id)
     if reservation.state != ReservationState.HELD:
         return None
@@ -165,6 +174,8 @@ async def recover_orphan(
         return None  # its generation renewed the lease meanwhile: alive after all
     if message is None or message.status != MessageStatus.STREAMING:
         await holds.release(session, reservation_id, now=now)
+        if reservation.api_request_id is not None:
+            await api_records.interrupt(session, reservation.api_request_id, now)
         return reservation.user_id, message.dialog_id if message else None
     model = await session.scalar(select(Model).where(Model.name == message.model_name))
     pricing = (

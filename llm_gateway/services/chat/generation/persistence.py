@@ -36,6 +36,7 @@ async def save_partial(db: Database, running: Running) -> None:
 async def finish(db: Database, broker: Broker, running: Running, outcome: Outcome) -> None:
     """Store the answer's end, then tell its subscribers and the user's balance watchers."""
     job = running.job
+    assert job.dialog_id is not None, "an answer in a dialog"
     await publish_deltas(broker, running)  # the last coalesced text before the end
     for attempt in range(FINISH_ATTEMPTS):
         try:

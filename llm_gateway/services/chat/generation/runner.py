@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from llm_gateway.db.engine import Database
 from llm_gateway.enums import MessageStatus
@@ -53,6 +53,7 @@ class GenerationManager:
             broker, registry, settings, lambda running: persistence.save_partial(db, running)
         )
         self._running: dict[uuid.UUID, Running] = {}
+        self._kept: set[uuid.UUID] = set()  # holds of API requests running here
         self._control: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._control_ready = asyncio.Event()
@@ -99,6 +100,7 @@ class GenerationManager:
             policy = self._policy()
             await asyncio.sleep(policy.lease.total_seconds() / 3)
             ids = [r.job.reservation_id for r in self._running.values() if not r.finishing]
+            ids += self._kept
             if not ids:
                 continue
             try:
@@ -106,6 +108,20 @@ class GenerationManager:
                     await holds.renew_leases(session, ids, policy)
             except Exception:  # the database is down: the next beat tries again
                 logger.exception("could not renew the leases of %d generations", len(ids))
+
+    @property
+    def upstream(self) -> Upstream:
+        """The provider caller, for API requests that stream in their own task."""
+        return self._upstream
+
+    @contextlib.contextmanager
+    def keep_alive(self, reservation_id: uuid.UUID) -> Iterator[None]:
+        """Renew this hold's lease with the generations' until the block ends."""
+        self._kept.add(reservation_id)
+        try:
+            yield
+        finally:
+            self._kept.discard(reservation_id)
 
     def launch(self, job: GenerationJob) -> None:
         running = Running(job)

@@ -18,7 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llm_gateway.enums import MessageStatus
-from llm_gateway.providers.base import ErrorKind, Provider, ProviderError, TextDelta, Usage
+from llm_gateway.providers.base import (
+    ErrorKind,
+    Finish,
+    Provider,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from llm_gateway.providers.registry import ProviderRegistry
 from llm_gateway.services.chat.generation.outcomes import Outcome
 from llm_gateway.services.chat.planning import GenerationJob, Target
@@ -51,10 +60,19 @@ class Running:
     stop_reason: str | None = None  # "cancel" or "shutdown" when we stop it ourselves
     current: Target | None = None
     finishing: bool = False
+    listener: Callable[[StreamEvent], None] | None = None
+    """An API request's reader: it gets every text, tool-call and finish event at once,
+    and nothing goes to the broker or is saved partway (the request has no dialog)."""
+    tool_output: bool = False
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    @property
+    def has_output(self) -> bool:
+        """Whether anything reached the client: from then on nothing is retried."""
+        return bool(self.parts) or self.tool_output
 
     @property
     def published_text(self) -> str:
@@ -105,9 +123,9 @@ def ended(
 async def publish_deltas(broker: Broker, running: Running) -> None:
     """Send the text not yet sent as one numbered delta."""
     text = running.take_unpublished()
-    if text:
+    job = running.job
+    if text and job.dialog_id is not None:  # an API request has no subscribers
         running.seq += 1
-        job = running.job
         # Live delivery only: a delta the broker cannot take is dropped, the answer goes on.
         await broker.send(wire.MessageDelta(job.dialog_id, job.message_id, running.seq, text))
 
@@ -219,20 +237,23 @@ class Upstream:
                     return usage
                 except TimeoutError:
                     error = ProviderError(ErrorKind.TIMEOUT, "No data from the provider in time.")
-                    if running.parts:
+                    if running.has_output:
                         raise _FailedAfterOutput(error) from None
                     raise error from None
                 except ProviderError as error:
-                    if running.parts:
+                    if running.has_output:
                         raise _FailedAfterOutput(error) from None
                     raise
                 first = False
                 if isinstance(event, Usage):
                     usage = event
                 elif isinstance(event, TextDelta) and event.text:
-                    if not running.parts:
+                    if not running.has_output:
                         timing["ttft"] = ms_since(started)
                     running.parts.append(event.text)
+                    if running.listener is not None:
+                        running.listener(event)
+                        continue
                     running.unpublished += 1
                     now = time.monotonic()
                     # The first delta goes out at once; later ones are coalesced, so a fast
@@ -244,6 +265,13 @@ class Upstream:
                     if now - last_flush >= settings.generation_flush_seconds:
                         await self._save_partial(running)
                         last_flush = now
+                elif isinstance(event, ToolCallDelta) and running.listener is not None:
+                    if not running.has_output:
+                        timing["ttft"] = ms_since(started)
+                    running.tool_output = True
+                    running.listener(event)
+                elif isinstance(event, Finish) and running.listener is not None:
+                    running.listener(event)
         finally:
             await _close(stream)
 

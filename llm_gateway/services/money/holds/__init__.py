@@ -8,7 +8,7 @@ keeps it alive or finds it abandoned.
 """
 
 from llm_gateway.services.money.holds.leases import expired_holds, renew_leases
-from llm_gateway.services.money.holds.reserve import USD_PLACES, Hold, Pricing, reserve
+from llm_gateway.services.money.holds.reserve import USD_PLACES, Hold, KeyBudget, Pricing, reserve
 from llm_gateway.services.money.holds.settle import (
     Settlement,
     locked_reservation,
@@ -19,6 +19,7 @@ from llm_gateway.services.money.holds.settle import (
 __all__ = [
     "USD_PLACES",
     "Hold",
+    "KeyBudget",
     "Pricing",
     "Settlement",
     "expired_holds",

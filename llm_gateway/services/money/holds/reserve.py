@@ -13,17 +13,18 @@ import uuid
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.base import utcnow
-from llm_gateway.db.models import Balance, Model, Reservation
-from llm_gateway.enums import ReservationState
+from llm_gateway.db.models import Balance, Model, Reservation, TokenTransaction
+from llm_gateway.enums import LedgerKind, ReservationState
 from llm_gateway.errors import InsufficientBalance, QuotaExceeded, ValidationFailed
 from llm_gateway.services.money.balances import (
     MoneyPolicy,
     Window,
     lock_account,
+    windows_at,
     windows_of,
 )
 
@@ -64,6 +65,14 @@ class Pricing:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyBudget:
+    """The API key a hold is taken for, and its own daily limit (None: only the user's)."""
+
+    key_id: uuid.UUID
+    daily_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Hold:
     """A reservation taken for one generation."""
 
@@ -83,6 +92,8 @@ async def reserve(
     policy: MoneyPolicy,
     *,
     message_id: uuid.UUID | None = None,
+    api_request_id: uuid.UUID | None = None,
+    api_key: KeyBudget | None = None,
     instance_id: str | None = None,
     now: dt.datetime | None = None,
 ) -> Hold:
@@ -103,6 +114,12 @@ async def reserve(
         remaining = window.remaining(account.reserved)
         if remaining is not None and remaining < room:
             room, binding = remaining, window
+    if api_key is not None and api_key.daily_limit is not None:
+        # Under the user's row lock: every hold of this key (one user's) waits its turn.
+        key_window = await _key_window(session, api_key, policy, now)
+        remaining = max(0, api_key.daily_limit - key_window.used)
+        if remaining < room:
+            room, binding = remaining, key_window
 
     cap = output_cap
     amount = pricing.charge(prompt_tokens, cap)
@@ -113,11 +130,11 @@ async def reserve(
             needed = pricing.charge(prompt_tokens, minimum)
             if binding is not None:
                 raise QuotaExceeded(
-                    f"The {binding.name} limit of {binding.limit} tokens is reached.",
+                    f"The {_label(binding.name)} limit of {binding.limit} tokens is reached.",
                     window=binding.name,
                     limit=binding.limit,
                     used=binding.used,
-                    reserved=account.reserved,
+                    reserved=account.reserved if binding.name != API_KEY_WINDOW else 0,
                     remaining=room,
                     needed=needed,
                     resetsAt=binding.resets_at.isoformat(),
@@ -141,6 +158,8 @@ async def reserve(
     reservation = Reservation(
         user_id=user_id,
         message_id=message_id,
+        api_request_id=api_request_id,
+        api_key_id=api_key.key_id if api_key is not None else None,
         model_name=pricing.model_name,
         amount=amount,
         state=ReservationState.HELD,
@@ -151,6 +170,35 @@ async def reserve(
     session.add(reservation)
     await session.flush()
     return Hold(reservation.id, user_id, amount, cap, prompt_tokens)
+
+
+API_KEY_WINDOW = "apiKeyDaily"
+
+
+def _label(window: str) -> str:
+    return "API key's daily" if window == API_KEY_WINDOW else window
+
+
+async def _key_window(
+    session: AsyncSession, key: KeyBudget, policy: MoneyPolicy, now: dt.datetime
+) -> Window:
+    """What the key spent today (usage net of refunds) plus what its live holds keep.
+
+    Its holds count in ``used`` here, so the caller must not subtract them again."""
+    day, next_day, _, _ = windows_at(now, policy.zone)
+    spent = await session.scalar(
+        select(func.coalesce(func.sum(TokenTransaction.amount), 0)).where(
+            TokenTransaction.api_key_id == key.key_id,
+            TokenTransaction.kind.in_((LedgerKind.USAGE, LedgerKind.REFUND)),
+            TokenTransaction.created_at >= day,
+        )
+    )
+    held = await session.scalar(
+        select(func.coalesce(func.sum(Reservation.amount), 0)).where(
+            Reservation.api_key_id == key.key_id, Reservation.state == ReservationState.HELD
+        )
+    )
+    return Window(API_KEY_WINDOW, key.daily_limit, -int(spent or 0) + int(held or 0), day, next_day)
 
 
 def _affordable_cap(pricing: Pricing, prompt_tokens: int, output_cap: int, room: int) -> int:

@@ -105,6 +105,8 @@ async def settle(
             reservation_id=reservation_id,
             message_id=message_id or reservation.message_id,
             dialog_id=dialog_id,
+            api_request_id=reservation.api_request_id,
+            api_key_id=reservation.api_key_id,
             model_name=pricing.model_name,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,

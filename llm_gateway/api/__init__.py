@@ -1,0 +1,1 @@
+"""The OpenAI-compatible HTTP API (``/v1``): another front door onto the same services."""

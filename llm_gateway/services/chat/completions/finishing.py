@@ -1,0 +1,118 @@
+"""How an API request ends: settle or release its hold and store its record, in one
+transaction, with the chat's rules (README "How it ends")."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from llm_gateway.db.base import utcnow
+from llm_gateway.db.models import ApiRequest
+from llm_gateway.enums import MessageStatus
+from llm_gateway.errors import Conflict, NotFound
+from llm_gateway.providers.tokens import count_text
+from llm_gateway.services.chat.completions.records import Result, ToolCallResult
+from llm_gateway.services.chat.generation.outcomes import Outcome
+from llm_gateway.services.chat.planning import GenerationJob
+from llm_gateway.services.money import holds
+from llm_gateway.services.money.holds import Settlement
+
+logger = logging.getLogger("llm_gateway.api")
+
+
+async def finish(
+    session: AsyncSession,
+    job: GenerationJob,
+    outcome: Outcome,
+    *,
+    tool_calls: tuple[ToolCallResult, ...],
+    finish_reason: str | None,
+    created: int,
+    keep_response: bool,
+) -> Result:
+    """Charge what was produced (at most the hold) or release it, and record the end.
+
+    Idempotent: a request that already ended returns its stored result.
+    """
+    row = await session.scalar(
+        select(ApiRequest).where(ApiRequest.id == job.message_id).with_for_update()
+    )
+    if row is None:
+        raise NotFound("API request not found.", id=str(job.message_id))
+    if row.status != MessageStatus.STREAMING:  # ended already (the sweeper got there first)
+        return _stored(row, created)
+    now = utcnow()
+    produced = bool(outcome.text) or bool(tool_calls) or outcome.completion_tokens is not None
+    prompt_tokens = (
+        outcome.prompt_tokens if outcome.prompt_tokens is not None else job.prompt_tokens
+    )
+    completion_tokens = outcome.completion_tokens
+    if completion_tokens is None:
+        written = outcome.text + "".join(call.name + call.arguments for call in tool_calls)
+        completion_tokens = count_text(written, outcome.provider) if written else 0
+    settlement: Settlement | None = None
+    if produced:
+        try:
+            settlement = await holds.settle(
+                session,
+                job.reservation_id,
+                outcome.pricing,
+                prompt_tokens,
+                completion_tokens,
+                now=now,
+            )
+        except Conflict:
+            logger.error("hold %s was released before settlement", job.reservation_id)
+    else:
+        await holds.release(session, job.reservation_id, now=now)
+    charged = settlement.charged if settlement else 0
+    result = Result(
+        request_id=f"chatcmpl-{job.message_id.hex}",
+        created=created,
+        model=outcome.model_name,
+        status=outcome.status,
+        text=outcome.text,
+        tool_calls=tool_calls,
+        finish_reason=finish_reason,
+        prompt_tokens=prompt_tokens if produced else 0,
+        completion_tokens=completion_tokens if produced else 0,
+        charged_tokens=charged,
+        error_code=outcome.error_code,
+        error_message=outcome.error_message,
+    )
+    row.status = outcome.status
+    row.model_name = outcome.model_name
+    row.prompt_tokens = prompt_tokens
+    row.completion_tokens = completion_tokens if produced else 0
+    row.charged_tokens = charged
+    row.cost_usd = settlement.cost_usd if settlement else Decimal(0)
+    row.error_code = outcome.error_code
+    row.error_message = outcome.error_message
+    row.ttft_ms = outcome.ttft_ms
+    row.total_ms = outcome.total_ms
+    row.completed_at = now
+    if not charged and not result.ok:
+        row.idempotency_key = None  # nothing happened that a repeat could double
+    if keep_response or row.idempotency_key is not None:
+        row.response = result.to_json()
+    await session.flush()
+    return result
+
+
+def _stored(row: ApiRequest, created: int) -> Result:
+    if row.response is not None:
+        return Result.from_json(row.response)
+    return Result(
+        request_id=f"chatcmpl-{row.id.hex}",
+        created=created,
+        model=row.model_name,
+        status=row.status,
+        prompt_tokens=row.prompt_tokens or 0,
+        completion_tokens=row.completion_tokens or 0,
+        charged_tokens=row.charged_tokens or 0,
+        error_code=row.error_code,
+        error_message=row.error_message,
+    )

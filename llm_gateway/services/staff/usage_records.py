@@ -1,0 +1,91 @@
+"""What usage statistics count: every generation's record, chat answers and API requests.
+
+Both kinds carry the same columns (model, user, status, tokens, charge, cost, total time);
+``requests_in`` puts them in one relation with a ``source`` column, so the statistics
+group and filter them alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    SQLColumnExpression,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    true,
+    union_all,
+)
+
+from llm_gateway.db.models import ApiRequest, Message
+from llm_gateway.enums import Role
+
+
+class GroupBy(enum.Enum):
+    DAY = "day"
+    MODEL = "model"
+    USER = "user"
+    SOURCE = "source"
+
+
+class Source(enum.Enum):
+    """Where a request came in: a GraphQL chat answer or an OpenAI-compatible API call."""
+
+    CHAT = "chat"
+    API = "api"
+
+
+def key_column(group_by: GroupBy, dialect: str, rows: Any) -> SQLColumnExpression[Any]:
+    if group_by is GroupBy.MODEL:
+        return rows.model_name  # type: ignore[no-any-return]
+    if group_by is GroupBy.USER:
+        return rows.user_id  # type: ignore[no-any-return]
+    if group_by is GroupBy.SOURCE:
+        return rows.source  # type: ignore[no-any-return]
+    if dialect == "postgresql":
+        # The UTC day whatever the session's TimeZone; a literal (not a bound parameter)
+        # so GROUP BY and SELECT hold the very same expression.
+        return cast(rows.created_at.op("AT TIME ZONE")(literal_column("'UTC'")), Date)
+    return func.date(rows.created_at)  # SQLite keeps naive UTC text
+
+
+def requests_in(start: dt.datetime, end: dt.datetime | None, source: Source | None) -> Any:
+    """Every generation's record in the range, chat answers and API requests alike."""
+    columns = (
+        "created_at",
+        "model_name",
+        "user_id",
+        "status",
+        "prompt_tokens",
+        "completion_tokens",
+        "charged_tokens",
+        "cost_usd",
+        "total_ms",
+    )
+    chat = select(
+        *(getattr(Message, c) for c in columns), literal(Source.CHAT.value).label("source")
+    ).where(
+        # A literal, so the planners can match the partial index on assistant rows.
+        Message.role == literal_column(f"'{Role.ASSISTANT.value}'"),
+        Message.created_at >= start,
+        # No end past the calendar's last day (``date_bounds`` gives None there).
+        Message.created_at < end if end is not None else true(),
+    )
+    api = select(
+        *(getattr(ApiRequest, c) for c in columns), literal(Source.API.value).label("source")
+    ).where(
+        ApiRequest.created_at >= start,
+        ApiRequest.created_at < end if end is not None else true(),
+    )
+    parts = [
+        part
+        for part, name in ((chat, Source.CHAT), (api, Source.API))
+        if source is None or source is name
+    ]
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("requests").c
