@@ -7,7 +7,6 @@ client, checks that the database is migrated, and tears all of it down at shutdo
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -19,7 +18,6 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -27,11 +25,13 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from llm_gateway.admin import Backend, build_admin
 from llm_gateway.api.routes import routes as api_routes
 from llm_gateway.auth import TokenVerifier
-from llm_gateway.body_limit import BodyLimitMiddleware
 from llm_gateway.db.engine import Database, make_engine
 from llm_gateway.db.migrate import assert_at_head
 from llm_gateway.errors import GatewayError
-from llm_gateway.graphql_view import HardenedGraphQL
+from llm_gateway.http.body_limit import BodyLimitMiddleware
+from llm_gateway.http.graphql_view import HardenedGraphQL
+from llm_gateway.http.legacy_rest import routes as rest_routes
+from llm_gateway.http.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
 from llm_gateway.lifespan import (
     SHUTDOWN_STEP_SECONDS,
     bounded,
@@ -40,7 +40,6 @@ from llm_gateway.lifespan import (
     settled,
 )
 from llm_gateway.providers.registry import ProviderRegistry, Timeouts
-from llm_gateway.rest import routes as rest_routes
 from llm_gateway.schema.build import build_schema
 from llm_gateway.schema.context import Context
 from llm_gateway.schema.loaders import Loaders
@@ -56,34 +55,6 @@ from llm_gateway.services.plumbing.broker import Broker, InProcessBroker, RedisB
 from llm_gateway.services.staff import runtime_settings as config
 from llm_gateway.services.staff.runtime_settings import Cipher, CredentialCache, Limits
 from llm_gateway.settings import Settings
-
-REQUEST_ID_HEADER = "x-request-id"
-
-
-class RequestIdMiddleware:
-    """Tags every request with an id (the caller's ``X-Request-ID`` if sane) and echoes it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        given = (
-            dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        )
-        request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers") or [])
-                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 class GraphQLApp(HardenedGraphQL):

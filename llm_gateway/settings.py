@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     # None: "all" with DEBUG on, "authenticated" (a valid bearer token) with DEBUG off.
     graphql_introspection: IntrospectionMode | None = None
 
-    # Request size, enforced before anything is parsed (llm_gateway/body_limit.py). The
+    # Request size, enforced before anything is parsed (llm_gateway/http/body_limit.py). The
     # body limit bounds every HTTP route, importDialogs and the admin's forms included.
     max_request_bytes: int = Field(default=1_048_576, ge=MIN_SIZE_LIMIT_BYTES)
     max_websocket_message_bytes: int = Field(default=1_048_576, ge=MIN_SIZE_LIMIT_BYTES)

@@ -27,7 +27,6 @@ from llm_gateway.admin.views import (
     auth,
     dashboard,
     dialogs,
-    graphiql,
     models,
     settings_page,
     transactions,
@@ -76,7 +75,6 @@ def build_admin(settings: Settings) -> Starlette:
             *dialogs.routes,
             *settings_page.routes,
             *audit_log.routes,
-            *graphiql.routes,
             Mount(
                 "/static",
                 StaticFiles(directory=str(Path(__file__).parent / "static")),

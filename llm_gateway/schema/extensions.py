@@ -20,7 +20,7 @@ UNEXPECTED_MESSAGE = "Unexpected error."
 
 
 # The request names no operation it may run. Over HTTP they leave the operation as
-# exceptions (HTTP 400, see llm_gateway.graphql_view); a streamed operation (the
+# exceptions (HTTP 400, see llm_gateway.http.graphql_view); a streamed operation (the
 # websocket) gets them as errors, and the socket closes on them (4400) by their original.
 REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 

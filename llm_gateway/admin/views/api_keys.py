@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llm_gateway.admin.views.user_lookup import detail_path, user_label
+from llm_gateway.admin.user_lookup import detail_path, user_label
 from llm_gateway.admin.web import (
     Staff,
     actor_of,

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llm_gateway.admin import forms
-from llm_gateway.admin.views.user_lookup import page_size, user_id_in
+from llm_gateway.admin.user_lookup import page_size, user_id_in
 from llm_gateway.admin.web import Staff, page_links, render, services_of, staff_page, user_names
 from llm_gateway.db.models import AuditLog
 from llm_gateway.errors import ValidationFailed

@@ -1,7 +1,9 @@
-"""Sign in through omnimap-back, sign out; every attempt is audited."""
+"""Sign in through omnimap-back, sign out (every attempt is audited), and GraphiQL opened
+with the signed-in staff member's token already in its headers editor."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -183,7 +185,18 @@ async def _logout(request: Request, staff: Staff) -> Response:
     return redirect(PREFIX + "/login")
 
 
+async def _graphiql(request: Request, staff: Staff) -> Response:
+    headers = json.dumps({"Authorization": f"Bearer {staff.token}"}, indent=2)
+    return render(
+        request,
+        "graphiql.html",
+        {"title": "GraphiQL", "headers": headers, "target": "/graphql"},
+        staff=staff,
+    )
+
+
 routes = [
+    Route("/graphiql", staff_page(_graphiql), methods=["GET"]),
     Route("/login", login_page, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
     Route("/login/token", token_login, methods=["POST"]),

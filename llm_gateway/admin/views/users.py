@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llm_gateway.admin import forms
-from llm_gateway.admin.views.user_lookup import (
+from llm_gateway.admin.user_lookup import (
     MAX_NAME_MATCHES,
     detail_path,
     matching_users,

@@ -4,7 +4,7 @@ The GraphQL spec (GetOperation) makes a request with several operations and no
 ``operationName`` an error; strawberry instead runs the first one, so a client that
 forgot the name silently got another operation than it may have meant. ``OneOperation``
 refuses such a request the way strawberry refuses one naming an operation the document
-lacks: HTTP 400 (see ``llm_gateway.graphql_view``), or over the websocket a close with
+lacks: HTTP 400 (see ``llm_gateway.http.graphql_view``), or over the websocket a close with
 4400, as graphql-transport-ws does for an operation it cannot identify.
 """
 

@@ -1,7 +1,6 @@
 """How the admin pages name users: ids typed or in a path, username matches, labels.
 
-Shared by the users, transactions, dialogs and audit pages (through ``users``, which
-still offers ``page_size`` and ``user_id_in``).
+Shared by the users, transactions, dialogs, audit and API-key pages.
 """
 
 from __future__ import annotations
