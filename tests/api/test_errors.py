@@ -214,6 +214,8 @@ async def test_a_spent_daily_limit_is_429_until_the_reset_and_not_retried(
     assert headers["x-should-retry"] == "false"
     assert 0 < int(headers["retry-after"]) <= 24 * 3600
     assert len(fakes.openai.chat_requests) == 1
+    refused = [r for r in await api_requests(server.app) if r.error_code == "QUOTA_EXCEEDED"]
+    assert len(refused) == 1  # the SDK did not retry it
     # The user's own balance is untouched by the key's limit: another key still works.
     other = await new_key(server.app)
     async with sdk(server, other) as client:
