@@ -16,6 +16,7 @@ from sqlalchemy.pool import NullPool
 from alembic import context
 from llm_gateway.db import models  # noqa: F401  (fills Base.metadata)
 from llm_gateway.db.base import Base, UTCDateTime
+from llm_gateway.db.engine import pooler_connect_args
 
 config = context.config
 target_metadata = Base.metadata
@@ -46,7 +47,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(url, poolclass=NullPool)
+    engine = create_async_engine(url, poolclass=NullPool, connect_args=_connect_args(url))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
@@ -62,6 +63,18 @@ def _url() -> str:
     from llm_gateway.settings import load_settings
 
     return load_settings().database.render_as_string(hide_password=False)
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    """Through a pooler (``DB_POOLER``), without prepared statement caches, as the server."""
+    if url.startswith("sqlite"):
+        return {}
+    pooler = config.attributes.get("pooler")
+    if pooler is None:  # run by alembic's own command, not by llm_gateway.db.migrate
+        from llm_gateway.settings import load_settings
+
+        pooler = load_settings().db_pooler
+    return pooler_connect_args(pooler)
 
 
 if context.is_offline_mode():

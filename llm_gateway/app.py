@@ -34,11 +34,14 @@ from llm_gateway.http.legacy_rest import routes as rest_routes
 from llm_gateway.http.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
 from llm_gateway.lifespan import (
     SHUTDOWN_STEP_SECONDS,
+    Drain,
     bounded,
     default_instance_id,
     redis_client,
     settled,
 )
+from llm_gateway.observability.metrics import GatewayMetrics
+from llm_gateway.observability.metrics_server import mark_worker_exited
 from llm_gateway.providers.registry import ProviderRegistry, Timeouts
 from llm_gateway.schema.build import build_schema
 from llm_gateway.schema.context import Context
@@ -83,6 +86,8 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     services: Services = request.app.state.services
+    if not services.intake.open:  # draining: load balancers stop sending work at once
+        return JSONResponse({"status": "draining", "checks": []}, status_code=503)
     checks = await health.readiness(services.db, services.redis)
     ready = all(check.ok for check in checks)
     body = {
@@ -106,11 +111,15 @@ def create_app(settings: Settings) -> Starlette:
             settings.database,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            pooler=settings.db_pooler,
         )
+        metrics = GatewayMetrics()
+        metrics.watch_pool(engine)
         db = Database(engine)
         redis = redis_client(settings)
         broker: Broker = RedisBroker(redis) if redis is not None else InProcessBroker()
         sweeper: asyncio.Task[None] | None = None
+        drain: Drain | None = None
         watcher: asyncio.Task[None] | None = None
         key_tasks: asyncio.Task[None] | None = None
         api_keys = ApiKeyAuthenticator(db, broker, cache_seconds=settings.api_key_cache_seconds)
@@ -149,7 +158,7 @@ def create_app(settings: Settings) -> Starlette:
             services: Services | None = getattr(app.state, "services", None)
             return services.policy if services is not None else MoneyPolicy.from_settings(settings)
 
-        generations = GenerationManager(db, broker, registry, settings, current_policy)
+        generations = GenerationManager(db, broker, registry, settings, current_policy, metrics)
         instance_id = settings.instance_id or default_instance_id()
         backend = Backend(
             settings.backend_auth_url, settings.backend_users_url, settings.backend_timeout_seconds
@@ -177,19 +186,24 @@ def create_app(settings: Settings) -> Starlette:
                 limits=limits,
                 refresh_config=refresh_config,
                 api_keys=api_keys,
+                metrics=metrics,
                 redis=redis,
             )
             admin.state.services = app.state.services
             admin.state.backend = backend
             # Holds this instance took before a restart are orphans now.
-            await sweep_once(db, broker, instance_id=instance_id)
+            await sweep_once(db, broker, metrics, instance_id=instance_id)
             sweeper = asyncio.create_task(
-                run_sweeper(db, broker, settings.sweep_interval_seconds), name="sweeper"
+                run_sweeper(db, broker, settings.sweep_interval_seconds, metrics), name="sweeper"
             )
             watcher = asyncio.create_task(
                 config.watch(broker, refresh_config), name="config-watcher"
             )
             key_tasks = asyncio.create_task(api_keys.run(), name="api-keys")
+            drain = Drain(
+                app.state.services.intake, settings.shutdown_grace_seconds, generations.busy
+            )
+            drain.install()
             yield
         finally:
             # Every step is bounded: shutdown finishes whatever is down (Redis, the
@@ -199,7 +213,7 @@ def create_app(settings: Settings) -> Starlette:
                     task.cancel()
                     await bounded(f"stopping {task.get_name()}", settled(task))
             await bounded("recording API keys' last use", api_keys.last_used.flush())
-            grace = settings.shutdown_grace_seconds
+            grace = drain.remaining() if drain is not None else settings.shutdown_grace_seconds
             await bounded(
                 "finishing generations",
                 generations.shutdown(grace),
@@ -211,6 +225,7 @@ def create_app(settings: Settings) -> Starlette:
             if redis is not None:
                 await bounded("closing Redis", redis.aclose())
             await bounded("closing the database pool", db.dispose())
+            mark_worker_exited()  # its live gauges leave the scrape (with METRICS_PORT)
 
     graphql = GraphQLApp(
         build_schema(settings),

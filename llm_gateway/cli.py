@@ -10,16 +10,25 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from llm_gateway.observability import logs
+from llm_gateway.observability.metrics_server import prepare_multiprocess_dir, start_metrics_server
 from llm_gateway.settings import ConfigError, Settings, load_settings
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     settings.check_runnable()  # before importing the app, migrating or binding anything
+    workers = args.workers or settings.web_concurrency
+    if workers > 1 and not settings.redis_url:
+        raise ConfigError(
+            f"{workers} workers need REDIS_URL: workers share live answers, cancels, "
+            "revocations and rate limits through Redis"
+        )
+    # Metrics (METRICS_PORT): before anything imports prometheus_client, workers included.
+    prepare_multiprocess_dir(settings)
 
     import uvicorn
-
-    from llm_gateway.app import create_app
 
     if args.migrate:
         _migrate(settings, args)
@@ -30,27 +39,53 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 "(or `llm-gateway serve --migrate`) first"
             )
         asyncio.run(_check_database(settings))
-    app = create_app(settings)
-    _settle_heap()
     host = args.host or settings.host
     port = args.port or settings.port
-    print(f"LLM Gateway on http://{host}:{port}/graphql (GraphiQL in a browser)", flush=True)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-        ws="websockets-sansio",
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "proxy_headers": True,
+        "ws": "websockets-sansio",
         # permessage-deflate would compress every frame of every subscription (answers
         # arrive a few tokens per frame, which barely shrink) and keep a compressor and a
         # decompressor alive per socket, idle or not.
-        ws_per_message_deflate=False,
-        ws_max_size=settings.max_websocket_message_bytes,  # closes with 1009 past it
-        # Open /v1 streams get the grace period, then end as interrupted (and are settled).
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
+        "ws_per_message_deflate": False,
+        "ws_max_size": settings.max_websocket_message_bytes,  # closes with 1009 past it
+        # Open /v1 streams still running once the drain is over get this long, then end
+        # as interrupted (and are settled).
+        "timeout_graceful_shutdown": math.ceil(settings.shutdown_grace_seconds),
+        # uvicorn's loggers in the gateway's format (LOG_FORMAT), in every worker too.
+        "log_config": logs.logging_config(settings.log_format, settings.log_level),
+    }
+    print(
+        f"LLM Gateway on http://{host}:{port}/graphql (GraphiQL in a browser)"
+        + (f", {workers} workers" if workers > 1 else ""),
+        flush=True,
     )
+    start_metrics_server(settings)  # every worker's metrics, added up, on METRICS_PORT
+    if workers == 1:
+        from llm_gateway.app import create_app
+
+        app = create_app(settings)
+        _settle_heap()
+        uvicorn.run(app, **options)
+    else:
+        # Each worker is a process of its own, on the same socket, built by ``worker_app``.
+        uvicorn.run("llm_gateway.cli:worker_app", factory=True, workers=workers, **options)
     return 0
+
+
+def worker_app() -> Any:
+    """One worker's application under ``serve --workers N``: the settings are read from the
+    environment (and ``.env``) exactly as the parent read them."""
+    from llm_gateway.app import create_app
+
+    settings = load_settings()
+    configure_logging(settings)
+    app = create_app(settings)
+    _settle_heap()
+    return app
 
 
 def _settle_heap() -> None:
@@ -70,7 +105,7 @@ async def _check_database(settings: Settings) -> None:
     from llm_gateway.db.engine import make_engine
     from llm_gateway.db.migrate import assert_at_head
 
-    engine = make_engine(settings.database)
+    engine = make_engine(settings.database, pooler=settings.db_pooler)
     try:
         await assert_at_head(engine)
     finally:
@@ -82,7 +117,9 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
     if settings.is_sqlite:
         Path(settings.database.database or "").parent.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(settings.database, getattr(args, "revision", "head") or "head")
+    migrate.upgrade(
+        settings.database, getattr(args, "revision", "head") or "head", pooler=settings.db_pooler
+    )
     print(f"database at {migrate.head_revision()}: {settings.database.render_as_string()}")
     return 0
 
@@ -134,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default: HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: PORT, 8001)")
     serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="worker processes on the port (default: WEB_CONCURRENCY, 1); more need REDIS_URL",
+    )
     serve.set_defaults(handler=_serve)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
@@ -157,15 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(settings: Settings) -> None:
+    """The process's logging (the command's, and each worker's under ``--workers``)."""
+    logs.configure_logging(settings.log_format, settings.log_level)  # text or JSON
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+        configure_logging(settings)
         code: int = args.handler(settings, args)
     except ConfigError as exc:
         print(f"llm-gateway: configuration error: {exc}", file=sys.stderr)

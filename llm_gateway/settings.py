@@ -30,6 +30,8 @@ MIN_SIZE_LIMIT_BYTES = 65_536
 """The lowest request and websocket message limit: a long chat message must still fit."""
 
 IntrospectionMode = Literal["all", "authenticated", "off"]
+LogFormat = Literal["text", "json"]
+DbPooler = Literal["none", "pgbouncer"]
 
 
 class ConfigError(Exception):
@@ -57,7 +59,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8001, ge=1, le=65535)
     log_level: str = "INFO"
+    # text: "time LEVEL logger: message"; json: one object per line (observability/logs.py).
+    log_format: LogFormat = "text"
     instance_id: str | None = None
+    # Worker processes of `serve` on one port (`--workers`); more than one needs REDIS_URL.
+    web_concurrency: int = Field(default=1, ge=1, le=64)
 
     # Database: DATABASE_URL, else SQL_* (PostgreSQL), else an SQLite file.
     database_url: str | None = None
@@ -69,6 +75,8 @@ class Settings(BaseSettings):
     sqlite_path: str = "llm_gateway.sqlite3"
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    # pgbouncer: a pooler in transaction mode between us and PostgreSQL (no statement cache).
+    db_pooler: DbPooler = "none"
 
     # Identity: tokens come from omnimap-back (simplejwt, HS256 with Django's SECRET_KEY).
     django_secret_key: SecretStr | None = Field(
@@ -143,6 +151,10 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = []
 
+    # Prometheus metrics of every worker on a port of their own; off unless set (README).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+
     @field_validator("jwt_algorithms", "cors_origins", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
@@ -156,9 +168,14 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
 
-    @field_validator("graphql_introspection", mode="before")
+    @field_validator("log_format", "db_pooler", mode="before")
     @classmethod
-    def _introspection_mode(cls, value: Any) -> Any:
+    def _lower_choice(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("graphql_introspection", "metrics_port", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str):
             return value.strip().lower() or None  # an empty variable means the default
         return value
@@ -255,6 +272,8 @@ class Settings(BaseSettings):
         """Everything the server needs to start; raises ConfigError naming the variable."""
         self.jwt_secret()
         _ = self.database
+        if self.db_pooler != "none" and self.is_sqlite:
+            raise ConfigError("DB_POOLER is for PostgreSQL (DATABASE_URL or SQL_*), not SQLite")
 
 
 def _asyncpg_query(url: URL) -> URL:

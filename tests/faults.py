@@ -8,6 +8,8 @@ free port and kills that one; a test that needs the gateway to crash runs
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -135,6 +137,8 @@ class GatewayProcess:
                 env={**scrubbed_environment(), **self.env},
                 stdout=sink,
                 stderr=subprocess.STDOUT,
+                # Its own process group: a kill reaches the workers of `--workers` too.
+                start_new_session=True,
             )
         await until(self._ready, what=f"the gateway became ready ({self.output()})")
         return self.server
@@ -153,9 +157,10 @@ class GatewayProcess:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     async def kill(self) -> None:
-        """SIGKILL: no shutdown hook runs, as in a crash."""
+        """SIGKILL to the whole process group: no shutdown hook runs, as in a crash."""
         assert self.process is not None
-        self.process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         await self.process.wait()
 
     async def terminate(self, within: float) -> int:
@@ -166,16 +171,19 @@ class GatewayProcess:
             async with asyncio.timeout(within):
                 return await self.process.wait()
         except TimeoutError:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             await self.process.wait()
             raise AssertionError(
                 f"still running {within}s after SIGTERM: {self.output()}"
             ) from None
 
     async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):  # workers may outlive their parent
+            os.killpg(self.process.pid, signal.SIGKILL)
+        await self.process.wait()
 
 
 @asynccontextmanager

@@ -23,6 +23,7 @@ from starlette.templating import Jinja2Templates
 
 from llm_gateway.admin.backend import Backend, BackendUser
 from llm_gateway.errors import GatewayError, NotFound, Unauthenticated
+from llm_gateway.observability.logs import bind_user
 from llm_gateway.services.container import Services
 from llm_gateway.services.staff.audit import Actor
 
@@ -96,6 +97,7 @@ def current_staff(request: Request) -> Staff | None:
         return None
     if not principal.is_staff or principal.user_id != session.get("uid"):
         return None
+    bind_user(principal.user_id)
     return Staff(
         user_id=principal.user_id,
         username=str(session.get("name") or principal.user_id),

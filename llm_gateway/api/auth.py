@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from llm_gateway.errors import Unauthenticated
+from llm_gateway.observability.logs import bind_user
 from llm_gateway.services.chat.completions.planning import ApiCaller
 from llm_gateway.services.container import Services
 from llm_gateway.services.money.api_keys import is_api_key
@@ -24,6 +25,7 @@ async def api_caller(request: Request, services: Services) -> ApiCaller:
         raise Unauthenticated(MISSING)
     if is_api_key(token):
         key = await services.api_keys.authenticate(token)
+        bind_user(key.user_id)
         return ApiCaller(
             user_id=key.user_id,
             key_id=key.key_id,
@@ -31,4 +33,5 @@ async def api_caller(request: Request, services: Services) -> ApiCaller:
             daily_token_limit=key.daily_token_limit,
         )
     principal = services.verifier.verify(token)
+    bind_user(principal.user_id)
     return ApiCaller(user_id=principal.user_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from typing import Any
 
 import orjson
@@ -64,8 +65,10 @@ def _idempotency(request: Request, body: object) -> Idempotency | None:
 
 
 async def chat_completions(request: Request) -> Response:
+    accepted = time.monotonic()  # the gateway's overhead runs from here to the provider call
     services: Services = request.app.state.services
     try:
+        services.intake.ensure_open()
         caller = await api_caller(request, services)
         body = await _body(request)
         parsed = parse_completion(body, max_content=services.limits.max_content_length)
@@ -77,6 +80,7 @@ async def chat_completions(request: Request) -> Response:
     if started.replay is not None:
         return _replay(Result.from_json(started.replay), parsed)
     if started.refusal is not None:
+        services.metrics.hold_refused(started.refusal.code)
         return from_gateway(started.refusal).response()
     assert started.job is not None
     assert started.plan is not None
@@ -86,6 +90,7 @@ async def chat_completions(request: Request) -> Response:
         services.broker,
         started.job,
         keep_response=services.settings.api_log_content,
+        accepted=accepted,
     )
     if not parsed.stream:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from llm_gateway.settings import DbPooler
 
 logger = logging.getLogger("llm_gateway.db")
 
@@ -46,7 +49,33 @@ async def _run_effects(effects: list[Effect]) -> None:
             logger.exception("an effect after commit failed: %r", effect)
 
 
-def make_engine(url: URL | str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def pooler_connect_args(pooler: DbPooler) -> dict[str, Any]:
+    """asyncpg's arguments for a connection through ``pooler``.
+
+    Behind PgBouncer in transaction mode, consecutive transactions of one connection may
+    run on different server connections, so a statement prepared in one is unknown in
+    the next, and asyncpg's per-connection names (``__asyncpg_stmt_1__``) collide with
+    another client's on a shared server connection. So: no statement cache, neither
+    asyncpg's nor SQLAlchemy's, and every statement SQLAlchemy prepares gets a name no
+    one else uses (SQLAlchemy's asyncpg dialect docs, "Prepared Statement Name with
+    PGBouncer").
+    """
+    if pooler == "none":
+        return {}
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": _unique_statement_name,
+    }
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
+def make_engine(
+    url: URL | str, *, pool_size: int = 10, max_overflow: int = 10, pooler: DbPooler = "none"
+) -> AsyncEngine:
     """An engine tuned for the backend: pooled PostgreSQL, or SQLite in WAL mode.
 
     No ``pool_pre_ping``: on PostgreSQL it costs a round trip (BEGIN, an empty statement,
@@ -57,6 +86,9 @@ def make_engine(url: URL | str, *, pool_size: int = 10, max_overflow: int = 10) 
     still found by the unit of work that uses it; SQLAlchemy then invalidates the whole
     pool, so later checkouts connect afresh (``tests/platform/test_engine.py``). SQLite has no
     server that could drop a connection: a ping there would guard against nothing.
+
+    ``pooler="pgbouncer"`` (PostgreSQL only) turns prepared statement caches off (see
+    ``pooler_connect_args``); the engine keeps its own small pool of client connections.
     """
     kwargs: dict[str, Any] = {}
     backend = make_url(url).get_backend_name()
@@ -64,6 +96,8 @@ def make_engine(url: URL | str, *, pool_size: int = 10, max_overflow: int = 10) 
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+        if connect_args := pooler_connect_args(pooler):
+            kwargs["connect_args"] = connect_args
     engine = create_async_engine(url, **kwargs)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -11,14 +11,15 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
-from llm_gateway.settings import ConfigError
+from llm_gateway.settings import ConfigError, DbPooler
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def alembic_config(url: URL | str | None = None) -> Config:
+def alembic_config(url: URL | str | None = None, pooler: DbPooler = "none") -> Config:
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "alembic"))
+    config.attributes["pooler"] = pooler
     if url is not None:
         config.attributes["url"] = (
             url.render_as_string(hide_password=False) if isinstance(url, URL) else url
@@ -26,9 +27,9 @@ def alembic_config(url: URL | str | None = None) -> Config:
     return config
 
 
-def upgrade(url: URL | str, revision: str = "head") -> None:
+def upgrade(url: URL | str, revision: str = "head", *, pooler: DbPooler = "none") -> None:
     """Bring the database at ``url`` to ``revision`` (call outside a running event loop)."""
-    command.upgrade(alembic_config(url), revision)
+    command.upgrade(alembic_config(url, pooler), revision)
 
 
 def downgrade(url: URL | str, revision: str = "base") -> None:

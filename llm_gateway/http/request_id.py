@@ -1,10 +1,13 @@
-"""Request ids: every HTTP request and websocket gets one, echoed in ``X-Request-ID``."""
+"""Request ids: every HTTP request and websocket gets one, echoed in ``X-Request-ID``
+and carried by every log line logged while serving it."""
 
 from __future__ import annotations
 
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from llm_gateway.observability.logs import bind_request
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -24,6 +27,7 @@ class RequestIdMiddleware:
         )
         request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        bind_request(request_id)  # every log line of the request names it
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

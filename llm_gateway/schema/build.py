@@ -48,6 +48,7 @@ from llm_gateway.schema.guards.operation_limits import Limits, OperationLimits
 from llm_gateway.schema.money.accounts import Me, UserAccount
 from llm_gateway.schema.money.api_keys import ApiKeyType, CreateApiKeyPayload
 from llm_gateway.schema.money.types import BalanceChangePayload, BalanceEvent, TransactionType
+from llm_gateway.schema.operation_metrics import OperationMetrics
 from llm_gateway.schema.pagination import Connection
 from llm_gateway.schema.permissions import IsAuthenticated, IsStaff
 from llm_gateway.schema.scalars import SCALAR_MAP
@@ -220,6 +221,7 @@ def build_schema(settings: Settings) -> GatewaySchema:
     execution.install()
     limits = Limits.of(settings)
     extensions: list[Any] = [
+        OperationMetrics,  # outermost: it sees every operation's end, however it ends
         lambda: OperationLimits(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         CachedDocuments,

@@ -12,6 +12,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from llm_gateway.auth import Principal
 from llm_gateway.errors import GatewayError, Unauthenticated
+from llm_gateway.observability.logs import bind_user
 from llm_gateway.schema.loaders import Loaders
 from llm_gateway.services.container import Services
 from llm_gateway.services.staff.audit import Actor
@@ -23,6 +24,10 @@ class Context:
 
     ``loaders`` are replaced at the start of every operation (see ``FreshLoaders``),
     so a long-lived socket never serves rows cached by an earlier operation.
+
+    An ``Authorization`` header is verified as the context is built (a failure is kept
+    until a field needs the caller): fields may resolve in tasks of their own, and what
+    one of them learnt would not reach the request's log lines (its access line).
     """
 
     request: Request | WebSocket
@@ -34,17 +39,26 @@ class Context:
     _auth_error: GatewayError | None = field(default=None, repr=False)
     _auth_checked: bool = field(default=False, repr=False)
 
+    def __post_init__(self) -> None:
+        self._check_header()
+
+    def _check_header(self) -> None:
+        if self._auth_checked:
+            return
+        self._auth_checked = True
+        try:
+            self._principal = self.services.verifier.verify_header(
+                self.request.headers.get("authorization")
+            )
+        except GatewayError as exc:
+            self._auth_error = exc
+        if self._principal is not None:
+            bind_user(self._principal.user_id)
+
     @property
     def principal(self) -> Principal:
         """The authenticated caller; raises UNAUTHENTICATED if there is none."""
-        if not self._auth_checked:
-            self._auth_checked = True
-            try:
-                self._principal = self.services.verifier.verify_header(
-                    self.request.headers.get("authorization")
-                )
-            except GatewayError as exc:
-                self._auth_error = exc
+        self._check_header()
         if self._auth_error is not None:
             raise self._auth_error
         if self._principal is None:
@@ -58,6 +72,7 @@ class Context:
         """Verify a websocket's connection_init payload and remember the caller."""
         principal = self.services.verifier.verify_connection_params(params)
         self._principal, self._auth_error, self._auth_checked = principal, None, True
+        bind_user(principal.user_id)  # the socket's task: its operations inherit it
         return principal
 
     def actor(self) -> Actor:

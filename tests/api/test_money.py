@@ -216,7 +216,7 @@ async def test_a_crashed_requests_hold_is_released_and_the_record_ends(
                         expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
                     )
                 )
-            assert await sweep_once(db, broker) == 1
+            assert await sweep_once(db, broker, server.app.state.services.metrics) == 1
         (record,) = await api_requests(server.app)
         assert (record.status, record.error_code) == ("interrupted", "INTERRUPTED")
         state = await money(server.app)

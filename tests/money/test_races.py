@@ -313,6 +313,7 @@ async def test_usage_beyond_the_hold_is_capped_and_recorded(db: Database) -> Non
 
 
 async def test_expired_holds_are_swept(db: Database) -> None:
+    from llm_gateway.observability.metrics import GatewayMetrics
     from llm_gateway.services.chat.generation.recovery import sweep_once
     from llm_gateway.services.plumbing.broker import InProcessBroker
 
@@ -321,7 +322,7 @@ async def test_expired_holds_are_swept(db: Database) -> None:
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     stale = await in_tx(db, lambda s: holds.reserve(s, 1, PRICING, 10, 100, short, now=past))
     live = await reserve(db, 1, 10, 100, policy())
-    assert await sweep_once(db, InProcessBroker()) == 1
+    assert await sweep_once(db, InProcessBroker(), GatewayMetrics()) == 1
     async with db.read() as session:
         states = {r.id: r.state for r in (await session.scalars(select(Reservation))).all()}
     assert states == {stale.reservation_id: "released", live.reservation_id: "held"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
@@ -75,9 +76,11 @@ async def send_message(info: Info, input: SendMessageInput) -> SendMessagePayloa
     with SERVICE_UNAVAILABLE before anything is saved or held; once committed, the answer
     is generated, stored and settled even if the broker drops meanwhile.
     """
+    accepted = time.monotonic()  # the gateway's overhead runs from here to the provider call
     ctx = info.context
     services = ctx.services
-    ensure_available(services.broker)  # refused before anything is held
+    services.intake.ensure_open()  # refused before anything is held
+    ensure_available(services.broker)
     await services.rate_limiter.hit(ctx.principal.user_id)
     async with services.db.transaction() as session:
         result = await chat.send_message(
@@ -93,15 +96,17 @@ async def send_message(info: Info, input: SendMessageInput) -> SendMessagePayloa
             policy=services.policy,
             instance_id=services.instance_id,
         )
-        announce.after_send(session, services.broker, services.generations, result)
+        announce.after_send(session, services.broker, services.generations, result, accepted)
     return _payload(result)
 
 
 async def regenerate(info: Info, input: RegenerateInput) -> SendMessagePayload:
     """A new answer to the same user message, with its own hold; older answers remain."""
+    accepted = time.monotonic()  # the gateway's overhead runs from here to the provider call
     ctx = info.context
     services = ctx.services
-    ensure_available(services.broker)  # refused before anything is held
+    services.intake.ensure_open()  # refused before anything is held
+    ensure_available(services.broker)
     await services.rate_limiter.hit(ctx.principal.user_id)
     async with services.db.transaction() as session:
         result = await chat.regenerate(
@@ -114,7 +119,7 @@ async def regenerate(info: Info, input: RegenerateInput) -> SendMessagePayload:
             policy=services.policy,
             instance_id=services.instance_id,
         )
-        announce.after_send(session, services.broker, services.generations, result)
+        announce.after_send(session, services.broker, services.generations, result, accepted)
     return _payload(result)
 
 
@@ -156,7 +161,11 @@ async def _stop(ctx: Context, message_id: uuid.UUID, dialog_id: uuid.UUID) -> No
         reservation_id = await outcomes.held_reservation_of(session, message_id)
         if reservation_id is not None:
             await outcomes.recover_orphan(
-                session, reservation_id, status=MessageStatus.CANCELLED, stale_only=False
+                session,
+                reservation_id,
+                metrics=services.metrics,
+                status=MessageStatus.CANCELLED,
+                stale_only=False,
             )
 
 
@@ -168,8 +177,9 @@ async def message_events(info: Info, dialog_id: uuid.UUID) -> AsyncGenerator[Mes
     user_id = ctx.principal.user_id
     async with services.db.read() as session:
         await dialogs.get_dialog(session, user_id, dialog_id)
-    async for event in message_events_of(ctx, dialog_id):
-        yield event
+    with services.metrics.subscribed("messageEvents"):
+        async for event in message_events_of(ctx, dialog_id):
+            yield event
 
 
 async def message_events_of(

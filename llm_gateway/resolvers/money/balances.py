@@ -171,18 +171,22 @@ async def balance_changed(
     target = principal.user_id if user_id is None else user_id
     if target != principal.user_id and not principal.is_staff:
         raise Forbidden("Only staff may watch another user's balance.")
-    async with ctx.services.broker.subscribe(balance_channel(target)) as events:
-        # Subscribed first, then the current state: a change in between is not lost.
-        async with ctx.services.db.transaction() as session:
-            view = await balances.balance_of(session, target, ctx.services.policy)
-        yield BalanceEvent(user_id=target, reason="current", balance=BalanceType.from_view(view))
-        async for raw in events:
-            notice = BalanceChanged.from_wire(raw)
-            # A fresh session per event: a subscription holds none between events.
-            async with ctx.services.db.transaction() as session:
-                view = await balances.balance_of(session, target, ctx.services.policy)
+    services = ctx.services
+    with services.metrics.subscribed("balanceChanged"):
+        async with services.broker.subscribe(balance_channel(target)) as events:
+            # Subscribed first, then the current state: a change in between is not lost.
+            async with services.db.transaction() as session:
+                view = await balances.balance_of(session, target, services.policy)
             yield BalanceEvent(
-                user_id=target,
-                reason=notice.reason if notice is not None else "",
-                balance=BalanceType.from_view(view),
+                user_id=target, reason="current", balance=BalanceType.from_view(view)
             )
+            async for raw in events:
+                notice = BalanceChanged.from_wire(raw)
+                # A fresh session per event: a subscription holds none between events.
+                async with services.db.transaction() as session:
+                    view = await balances.balance_of(session, target, services.policy)
+                yield BalanceEvent(
+                    user_id=target,
+                    reason=notice.reason if notice is not None else "",
+                    balance=BalanceType.from_view(view),
+                )

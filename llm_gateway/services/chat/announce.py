@@ -22,9 +22,14 @@ if TYPE_CHECKING:
 
 
 def after_send(
-    session: AsyncSession, broker: Broker, generations: GenerationManager, result: SendResult
+    session: AsyncSession,
+    broker: Broker,
+    generations: GenerationManager,
+    result: SendResult,
+    accepted: float | None = None,
 ) -> None:
-    """Register the send's effects: started + launch, or the refusal's failed event."""
+    """Register the send's effects: started + launch, or the refusal's failed event (and
+    its count in the metrics). ``accepted``: when the send arrived (``time.monotonic()``)."""
     assistant = result.assistant_message
     job, refusal = result.job, result.refusal
     if job is not None:
@@ -33,12 +38,13 @@ def after_send(
             await broker.send(
                 wire.MessageStarted(assistant.dialog_id, assistant.id, message_payload(assistant))
             )
-            generations.launch(job)
+            generations.launch(job, accepted)
 
         after_commit(session, start)
     elif refusal is not None:
 
         async def refused() -> None:
+            generations.metrics.hold_refused(refusal.code)
             await broker.send(
                 wire.MessageFailed(
                     assistant.dialog_id,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -148,7 +149,11 @@ class RedisBroker:
 
     def _ensure_reader(self) -> None:
         if not self._closed and (self._reader is None or self._reader.done()):
-            self._reader = asyncio.create_task(self._read(), name="redis-broker")
+            # A context of its own: started from whichever request first needed it, it
+            # serves them all, and its log lines must not name that request or its user.
+            self._reader = asyncio.create_task(
+                self._read(), name="redis-broker", context=contextvars.Context()
+            )
 
     def _lost(self, error: BaseException) -> None:
         """Redis failed: end every subscription now; the reader reconnects."""

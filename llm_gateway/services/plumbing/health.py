@@ -9,8 +9,24 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from llm_gateway.db.engine import Database
+from llm_gateway.errors import ServiceUnavailable
 
 CHECK_TIMEOUT_SECONDS = 2.0
+
+
+DRAINING_MESSAGE = "This server is shutting down; send again in a moment."
+
+
+@dataclass(slots=True)
+class Intake:
+    """Whether this process still takes new work: false once it drains (SIGTERM)."""
+
+    open: bool = True
+
+    def ensure_open(self) -> None:
+        """Refuse new sends while draining, before anything is held."""
+        if not self.open:
+            raise ServiceUnavailable(DRAINING_MESSAGE, reason="draining")
 
 
 @dataclass(frozen=True, slots=True)

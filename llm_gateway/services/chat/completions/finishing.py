@@ -13,8 +13,10 @@ from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import ApiRequest
 from llm_gateway.enums import MessageStatus
 from llm_gateway.errors import Conflict, NotFound
+from llm_gateway.observability.metrics import GatewayMetrics
 from llm_gateway.providers.tokens import count_text
 from llm_gateway.services.chat.completions.records import Result, ToolCallResult
+from llm_gateway.services.chat.generation.answer_counts import answer_record, count_after_commit
 from llm_gateway.services.chat.generation.outcomes import Outcome
 from llm_gateway.services.chat.planning import GenerationJob
 from llm_gateway.services.money import holds
@@ -32,10 +34,12 @@ async def finish(
     finish_reason: str | None,
     created: int,
     keep_response: bool,
+    metrics: GatewayMetrics,
 ) -> Result:
     """Charge what was produced (at most the hold) or release it, and record the end.
 
-    Idempotent: a request that already ended returns its stored result.
+    Idempotent: a request that already ended returns its stored result (counted in
+    ``metrics`` only the first time).
     """
     row = await session.scalar(
         select(ApiRequest).where(ApiRequest.id == job.message_id).with_for_update()
@@ -68,6 +72,11 @@ async def finish(
             logger.error("hold %s was released before settlement", job.reservation_id)
     else:
         await holds.release(session, job.reservation_id, now=now)
+    count_after_commit(
+        session,
+        metrics,
+        answer_record("api", outcome, settlement, prompt_tokens, completion_tokens),
+    )
     charged = settlement.charged if settlement else 0
     result = Result(
         request_id=f"chatcmpl-{job.message_id.hex}",

@@ -70,11 +70,12 @@ async def lock(session: AsyncSession, request_id: uuid.UUID) -> None:
     )
 
 
-async def interrupt(session: AsyncSession, request_id: uuid.UUID, now: dt.datetime) -> None:
-    """Mark a request whose process died as interrupted (its hold is released by the caller).
+async def interrupt(session: AsyncSession, request_id: uuid.UUID, now: dt.datetime) -> bool:
+    """Mark a request whose process died as interrupted (its hold is released by the caller);
+    False when it had ended already.
 
     Nothing of its output was saved, so nothing is charged: the gateway bears the loss."""
-    await session.execute(
+    result = await session.execute(
         update(ApiRequest)
         .where(ApiRequest.id == request_id, ApiRequest.status == MessageStatus.STREAMING)
         .values(
@@ -88,3 +89,4 @@ async def interrupt(session: AsyncSession, request_id: uuid.UUID, now: dt.dateti
         )
         .execution_options(synchronize_session=False)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

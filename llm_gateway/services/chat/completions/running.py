@@ -44,7 +44,10 @@ class _ToolCall:
 
 
 class CompletionRun:
-    """A started completion; iterate it for its events, ``stop`` it to end it early."""
+    """A started completion; iterate it for its events, ``stop`` it to end it early.
+
+    ``accepted``: when its request arrived (``time.monotonic()``), for the overhead metric.
+    """
 
     def __init__(
         self,
@@ -54,6 +57,7 @@ class CompletionRun:
         job: GenerationJob,
         *,
         keep_response: bool,
+        accepted: float | None = None,
     ) -> None:
         self._db = db
         self._generations = generations
@@ -64,7 +68,7 @@ class CompletionRun:
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._calls: dict[int, _ToolCall] = {}
         self._finish_reason: str | None = None
-        self._running = Running(job, listener=self._on_event)
+        self._running = Running(job, listener=self._on_event, accepted=accepted)
         self._task = asyncio.create_task(self._run(), name=f"completion-{job.message_id}")
         self.result: Result | None = None
 
@@ -107,7 +111,8 @@ class CompletionRun:
         timing: dict[str, int] = {}
         with self._generations.keep_alive(self.job.reservation_id):
             try:
-                outcome = await self._generations.upstream.generate(running, started, timing)
+                with self._generations.metrics.generating("api"):
+                    outcome = await self._generations.upstream.generate(running, started, timing)
             except asyncio.CancelledError:
                 gone = running.stop_reason == "disconnect"
                 outcome = ended(
@@ -153,6 +158,7 @@ class CompletionRun:
                         finish_reason=self._finish_reason,
                         created=self.created,
                         keep_response=self._keep_response,
+                        metrics=self._generations.metrics,
                     )
             except Exception:
                 logger.exception(

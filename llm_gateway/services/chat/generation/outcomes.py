@@ -22,8 +22,10 @@ from llm_gateway.errors import (
     Conflict,
     NotFound,
 )
+from llm_gateway.observability.metrics import AnswerRecord, GatewayMetrics
 from llm_gateway.providers.tokens import count_text
 from llm_gateway.services.chat.completions import records as api_records
+from llm_gateway.services.chat.generation.answer_counts import answer_record, count_after_commit
 from llm_gateway.services.chat.planning import GenerationJob
 from llm_gateway.services.money import holds
 from llm_gateway.services.money.holds import Pricing, Settlement
@@ -48,12 +50,14 @@ class Outcome:
     total_ms: int | None = None
 
 
-async def finish(session: AsyncSession, job: GenerationJob, outcome: Outcome) -> Message:
+async def finish(
+    session: AsyncSession, job: GenerationJob, outcome: Outcome, metrics: GatewayMetrics
+) -> Message:
     """Settle or release the hold and store the message's final state, in one transaction.
 
     Charged: provider usage when reported, else counted; nothing when no output was
     produced (a failure before the first token). Idempotent: a message that already left
-    ``streaming`` is returned unchanged.
+    ``streaming`` is returned unchanged (and is not counted in ``metrics`` again).
     """
     message = await session.scalar(
         select(Message).where(Message.id == job.message_id).with_for_update()
@@ -92,6 +96,11 @@ async def finish(session: AsyncSession, job: GenerationJob, outcome: Outcome) ->
             logger.error("hold %s was released before settlement", job.reservation_id)
     else:
         await holds.release(session, job.reservation_id, now=now)
+    count_after_commit(
+        session,
+        metrics,
+        answer_record("chat", outcome, settlement, prompt_tokens, completion_tokens),
+    )
     message.status = outcome.status
     message.content = outcome.text
     message.model_name = outcome.model_name
@@ -138,6 +147,7 @@ async def recover_orphan(
     session: AsyncSession,
     reservation_id: uuid.UUID,
     *,
+    metrics: GatewayMetrics,
     status: str = MessageStatus.INTERRUPTED,
     stale_only: bool = True,
     instance_id: str | None = None,
@@ -174,8 +184,13 @@ async def recover_orphan(
         return None  # its generation renewed the lease meanwhile: alive after all
     if message is None or message.status != MessageStatus.STREAMING:
         await holds.release(session, reservation_id, now=now)
-        if reservation.api_request_id is not None:
-            await api_records.interrupt(session, reservation.api_request_id, now)
+        if reservation.api_request_id is not None and await api_records.interrupt(
+            session, reservation.api_request_id, now
+        ):
+            answer = AnswerRecord(
+                "api", reservation.model_name or "", "", MessageStatus.INTERRUPTED
+            )
+            count_after_commit(session, metrics, answer)
         return reservation.user_id, message.dialog_id if message else None
     model = await session.scalar(select(Model).where(Model.name == message.model_name))
     pricing = (
@@ -205,6 +220,7 @@ async def recover_orphan(
             if status == MessageStatus.CANCELLED
             else "The server stopped before the answer was finished.",
         ),
+        metrics,
     )
     return message.user_id, message.dialog_id
 

@@ -12,6 +12,7 @@ import logging
 
 from llm_gateway.db.engine import Database
 from llm_gateway.enums import MessageStatus
+from llm_gateway.observability.metrics import GatewayMetrics
 from llm_gateway.services.chat.generation import outcomes
 from llm_gateway.services.chat.generation.outcomes import Outcome
 from llm_gateway.services.chat.generation.upstream import Running, publish_deltas
@@ -33,15 +34,18 @@ async def save_partial(db: Database, running: Running) -> None:
         logger.exception("could not save partial text of %s", running.job.message_id)
 
 
-async def finish(db: Database, broker: Broker, running: Running, outcome: Outcome) -> None:
-    """Store the answer's end, then tell its subscribers and the user's balance watchers."""
+async def finish(
+    db: Database, broker: Broker, running: Running, outcome: Outcome, metrics: GatewayMetrics
+) -> None:
+    """Store the answer's end, then tell its subscribers and the user's balance watchers
+    (and count it in ``metrics``, once committed)."""
     job = running.job
     assert job.dialog_id is not None, "an answer in a dialog"
     await publish_deltas(broker, running)  # the last coalesced text before the end
     for attempt in range(FINISH_ATTEMPTS):
         try:
             async with db.transaction() as session:
-                message = await outcomes.finish(session, job, outcome)
+                message = await outcomes.finish(session, job, outcome, metrics)
             break
         except Exception:
             logger.exception("finishing %s failed (attempt %d)", job.message_id, attempt + 1)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from llm_gateway.db.engine import Database
+from llm_gateway.observability.metrics import GatewayMetrics
 from llm_gateway.services.chat.generation import outcomes
 from llm_gateway.services.money import holds
 from llm_gateway.services.plumbing.broker import Broker
@@ -14,18 +15,23 @@ from llm_gateway.services.plumbing.broker_events import BalanceChanged, MessageF
 logger = logging.getLogger("llm_gateway.sweeper")
 
 
-async def sweep_once(db: Database, broker: Broker, *, instance_id: str | None = None) -> int:
+async def sweep_once(
+    db: Database, broker: Broker, metrics: GatewayMetrics, *, instance_id: str | None = None
+) -> int:
     """Recover every expired hold (and, with ``instance_id``, every hold of that instance).
 
     Each in its own transaction: the message becomes ``interrupted``, charged for the text
-    that was saved, or the hold is released. Returns how many were recovered.
+    that was saved, or the hold is released (answers so ended are counted in ``metrics``).
+    Returns how many were recovered.
     """
     async with db.read() as session:
         expired = await holds.expired_holds(session, instance_id=instance_id)
     recovered = 0
     for reservation_id in expired:
         async with db.transaction() as session:
-            result = await outcomes.recover_orphan(session, reservation_id, instance_id=instance_id)
+            result = await outcomes.recover_orphan(
+                session, reservation_id, metrics=metrics, instance_id=instance_id
+            )
         if result is None:
             continue
         recovered += 1
@@ -49,11 +55,13 @@ async def sweep_once(db: Database, broker: Broker, *, instance_id: str | None = 
     return recovered
 
 
-async def run_sweeper(db: Database, broker: Broker, interval_seconds: float) -> None:
+async def run_sweeper(
+    db: Database, broker: Broker, interval_seconds: float, metrics: GatewayMetrics
+) -> None:
     """Sweep forever (cancel to stop); a failed sweep is logged and retried next time."""
     while True:
         try:
-            await sweep_once(db, broker)
+            await sweep_once(db, broker, metrics)
         except Exception:
             logger.exception("sweep failed")
         await asyncio.sleep(interval_seconds)

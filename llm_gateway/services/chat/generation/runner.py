@@ -15,10 +15,12 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from llm_gateway.db.engine import Database
 from llm_gateway.enums import MessageStatus
 from llm_gateway.errors import ServiceUnavailable
+from llm_gateway.observability.metrics import GatewayMetrics
 from llm_gateway.providers.registry import ProviderRegistry
 from llm_gateway.services.chat.generation import persistence
 from llm_gateway.services.chat.generation.upstream import Running, Upstream, ended
@@ -32,6 +34,7 @@ from llm_gateway.settings import Settings
 logger = logging.getLogger("llm_gateway.generation")
 
 CONTROL_READY_SECONDS = 2.0
+KEPT_WAIT_SECONDS = 3.0
 CONTROL_RETRY_SECONDS = 1.0
 
 
@@ -45,15 +48,22 @@ class GenerationManager:
         registry: ProviderRegistry,
         settings: Settings,
         policy: Callable[[], MoneyPolicy],
+        metrics: GatewayMetrics,
     ) -> None:
         self._db = db
         self._broker = broker
         self._policy = policy  # the one the services use, read when needed
+        self.metrics = metrics
         self._upstream = Upstream(
-            broker, registry, settings, lambda running: persistence.save_partial(db, running)
+            broker,
+            registry,
+            settings,
+            lambda running: persistence.save_partial(db, running),
+            metrics,
         )
         self._running: dict[uuid.UUID, Running] = {}
-        self._kept: set[uuid.UUID] = set()  # holds of API requests running here
+        # API requests running here (their own tasks): hold → task.
+        self._kept: dict[uuid.UUID, asyncio.Task[Any] | None] = {}
         self._control: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._control_ready = asyncio.Event()
@@ -82,6 +92,15 @@ class GenerationManager:
                     running.task.cancel()
             if pending:
                 await asyncio.wait(pending)
+        # API requests stop with their responses (the server cancels those first); wait
+        # for them to store their end, so nothing writes after the pool is closed.
+        kept = [task for task in self._kept.values() if task is not None]
+        if kept:
+            _, pending = await asyncio.wait(kept, timeout=max(grace_seconds, KEPT_WAIT_SECONDS))
+            for late in pending:
+                late.cancel()
+            if pending:
+                await asyncio.wait(pending)
         for task in (self._control, self._heartbeat):
             if task is not None:
                 task.cancel()
@@ -100,7 +119,7 @@ class GenerationManager:
             policy = self._policy()
             await asyncio.sleep(policy.lease.total_seconds() / 3)
             ids = [r.job.reservation_id for r in self._running.values() if not r.finishing]
-            ids += self._kept
+            ids += list(self._kept)
             if not ids:
                 continue
             try:
@@ -117,16 +136,21 @@ class GenerationManager:
     @contextlib.contextmanager
     def keep_alive(self, reservation_id: uuid.UUID) -> Iterator[None]:
         """Renew this hold's lease with the generations' until the block ends."""
-        self._kept.add(reservation_id)
+        self._kept[reservation_id] = asyncio.current_task()
         try:
             yield
         finally:
-            self._kept.discard(reservation_id)
+            self._kept.pop(reservation_id, None)
 
-    def launch(self, job: GenerationJob) -> None:
-        running = Running(job)
+    def launch(self, job: GenerationJob, accepted: float | None = None) -> None:
+        """Start generating ``job`` (its request arrived at ``accepted``, a monotonic time)."""
+        running = Running(job, accepted=accepted)
         self._running[job.message_id] = running
         running.task = asyncio.create_task(self._run(running), name=f"generation-{job.message_id}")
+
+    def busy(self) -> int:
+        """Answers and API requests running in this process."""
+        return len(self._running) + len(self._kept)
 
     def is_running(self, message_id: uuid.UUID) -> bool:
         return message_id in self._running
@@ -199,7 +223,8 @@ class GenerationManager:
         started = time.monotonic()
         timing: dict[str, int] = {}
         try:
-            outcome = await self._upstream.generate(running, started, timing)
+            with self.metrics.generating("chat"):
+                outcome = await self._upstream.generate(running, started, timing)
         except asyncio.CancelledError:
             cancelled = running.stop_reason == "cancel"
             outcome = ended(
@@ -226,6 +251,6 @@ class GenerationManager:
             )
         running.finishing = True
         try:
-            await persistence.finish(self._db, self._broker, running, outcome)
+            await persistence.finish(self._db, self._broker, running, outcome, self.metrics)
         finally:
             self._running.pop(job.message_id, None)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llm_gateway.enums import MessageStatus
+from llm_gateway.observability.metrics import GatewayMetrics
 from llm_gateway.providers.base import (
     ErrorKind,
     Finish,
@@ -64,6 +65,8 @@ class Running:
     """An API request's reader: it gets every text, tool-call and finish event at once,
     and nothing goes to the broker or is saved partway (the request has no dialog)."""
     tool_output: bool = False
+    accepted: float | None = None
+    """When its request arrived (``time.monotonic()``), until the gateway's overhead is counted."""
 
     @property
     def text(self) -> str:
@@ -139,7 +142,9 @@ class Upstream:
         registry: ProviderRegistry,
         settings: Settings,
         save_partial: Callable[[Running], Awaitable[None]],
+        metrics: GatewayMetrics,
     ) -> None:
+        self._metrics = metrics
         self._broker = broker
         self._registry = registry
         self._settings = settings
@@ -156,6 +161,7 @@ class Upstream:
                 try:
                     usage = await self._stream(running, target, started, timing)
                 except _FailedAfterOutput as failure:
+                    self._metrics.upstream_error(target.provider, failure.error.kind.name.lower())
                     return ended(
                         running,
                         target,
@@ -167,11 +173,13 @@ class Upstream:
                     )
                 except ProviderError as error:
                     last_error = error
+                    self._metrics.upstream_error(target.provider, error.kind.name.lower())
                     delay = self._backoff(error, attempt)
                     if delay is None:
                         logger.warning("%s failed: %r", target.model_name, error)
                         break
                     attempt += 1
+                    self._metrics.upstream_retry(target.provider)
                     await asyncio.sleep(delay)
                     continue
                 return Outcome(
@@ -218,6 +226,10 @@ class Upstream:
         settings = self._settings
         provider: Provider = await self._registry.get(target.provider)
         stream = provider.stream(target.request)
+        if running.accepted is not None:  # the first call of this answer starts now
+            source = "chat" if running.job.dialog_id is not None else "api"
+            self._metrics.overhead(source, time.monotonic() - running.accepted)
+            running.accepted = None
         usage: Usage | None = None
         last_flush = time.monotonic()
         last_publish = last_flush

@@ -1,0 +1,1 @@
+"""What operators watch a running gateway through: its logs (``logs.py``) and its metrics."""
