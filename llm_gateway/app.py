@@ -7,6 +7,7 @@ client, checks that the database is migrated, and tears all of it down at shutdo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -40,8 +41,16 @@ from llm_gateway.lifespan import (
     redis_client,
     settled,
 )
+from llm_gateway.observability.http_spans import traced_transport
 from llm_gateway.observability.metrics import GatewayMetrics
 from llm_gateway.observability.metrics_server import mark_worker_exited
+from llm_gateway.observability.tracing import (
+    GenerationSpans,
+    asgi_middleware,
+    flush_tracing,
+    instrument_storage,
+    setup_tracing,
+)
 from llm_gateway.providers.registry import ProviderRegistry, Timeouts
 from llm_gateway.schema.build import build_schema
 from llm_gateway.schema.context import Context
@@ -104,6 +113,7 @@ def create_app(settings: Settings) -> Starlette:
     """Build the application; configuration errors surface here, before serving."""
     secret = settings.jwt_secret()
     admin = build_admin(settings)
+    tracer_provider = setup_tracing(settings.otel_exporter_otlp_endpoint)  # None: off
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -118,6 +128,9 @@ def create_app(settings: Settings) -> Starlette:
         db = Database(engine)
         redis = redis_client(settings)
         broker: Broker = RedisBroker(redis) if redis is not None else InProcessBroker()
+        traced_storage = contextlib.ExitStack()
+        if tracer_provider is not None:
+            traced_storage.enter_context(instrument_storage(tracer_provider, engine, redis))
         sweeper: asyncio.Task[None] | None = None
         drain: Drain | None = None
         watcher: asyncio.Task[None] | None = None
@@ -150,6 +163,7 @@ def create_app(settings: Settings) -> Starlette:
             Timeouts(
                 connect=settings.provider_connect_timeout, read=settings.provider_idle_timeout
             ),
+            traced_transport(tracer_provider) if tracer_provider is not None else None,
         )
 
         def current_policy() -> MoneyPolicy:
@@ -158,7 +172,10 @@ def create_app(settings: Settings) -> Starlette:
             services: Services | None = getattr(app.state, "services", None)
             return services.policy if services is not None else MoneyPolicy.from_settings(settings)
 
-        generations = GenerationManager(db, broker, registry, settings, current_policy, metrics)
+        spans = GenerationSpans(tracer_provider)
+        generations = GenerationManager(
+            db, broker, registry, settings, current_policy, metrics, spans
+        )
         instance_id = settings.instance_id or default_instance_id()
         backend = Backend(
             settings.backend_auth_url, settings.backend_users_url, settings.backend_timeout_seconds
@@ -226,9 +243,12 @@ def create_app(settings: Settings) -> Starlette:
                 await bounded("closing Redis", redis.aclose())
             await bounded("closing the database pool", db.dispose())
             mark_worker_exited()  # its live gauges leave the scrape (with METRICS_PORT)
+            traced_storage.close()
+            if tracer_provider is not None:
+                await bounded("sending the last traces", flush_tracing(tracer_provider))
 
     graphql = GraphQLApp(
-        build_schema(settings),
+        build_schema(settings, tracer_provider),
         graphql_ide="graphiql",
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         allow_queries_via_get=False,
@@ -246,6 +266,8 @@ def create_app(settings: Settings) -> Starlette:
                 expose_headers=[REQUEST_ID_HEADER, "retry-after", "x-should-retry"],
             )
         )
+    if tracer_provider is not None:  # a server span per request, inside CORS
+        middleware.append(asgi_middleware(tracer_provider))
     middleware.append(Middleware(RequestIdMiddleware))
     middleware.append(  # inside the two above, so a 413 carries CORS headers and the id
         Middleware(

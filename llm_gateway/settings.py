@@ -154,6 +154,8 @@ class Settings(BaseSettings):
     # Prometheus metrics of every worker on a port of their own; off unless set (README).
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"
+    # Traces over OTLP/HTTP when set; the exporter reads the other OTEL_* itself (README).
+    otel_exporter_otlp_endpoint: str | None = None
 
     @field_validator("jwt_algorithms", "cors_origins", mode="before")
     @classmethod

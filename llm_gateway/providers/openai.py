@@ -5,11 +5,12 @@ One attempt per call (``max_retries=0``); the stream asks for a final usage chun
 sent rather than ``max_completion_tokens`` because OpenAI-compatible servers understand it.
 
 The SDK sends the request and turns error statuses into its exceptions, but the adapter
-reads the event stream itself (``with_streaming_response``): the SDK would build a
-pydantic model for every chunk of every answer, about an eighth of the gateway's CPU per
-chat, to read three fields. The reader keeps the SDK's behaviour where it matters: an
-error object inside the stream raises ``openai.APIError`` as the SDK's stream does, and
-what follows ``[DONE]`` is drained briefly so the connection can be reused.
+reads the event stream itself (``openai_stream``, through ``with_streaming_response``):
+the SDK would build a pydantic model for every chunk of every answer, about an eighth of
+the gateway's CPU per chat, to read three fields. The reader keeps the SDK's behaviour
+where it matters: an error object inside the stream raises ``openai.APIError`` as the
+SDK's stream does, and what follows ``[DONE]`` is drained briefly so the connection can
+be reused.
 
 Tools, ``tool_choice``, ``parallel_tool_calls``, ``response_format`` and ``seed`` are sent
 as given (they are OpenAI's own forms) and left out when unset. Streamed ``tool_calls``
@@ -19,15 +20,12 @@ a call's id and name on every fragment or leave the id out.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import ssl
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, cast
 
-import anyio
 import httpx2
 import openai
 from openai.types.chat import (
@@ -59,15 +57,11 @@ from llm_gateway.providers.errors import (
     retry_after_seconds,
     upstream_error,
 )
+from llm_gateway.providers.openai_stream import READ_FAILURES
+from llm_gateway.providers.openai_stream import chunks as sse_chunks
 from llm_gateway.providers.sdk_base import ClientOptions, SdkProvider
 
 LABEL = "OpenAI"
-DRAIN_SECONDS = 0.1  # as the SDK's stream: how long to wait for the body's end after [DONE]
-STREAM_ERROR = "An error occurred during streaming"  # the SDK's message for a bare error
-
-# What the SDK's stream reports as a connection error while it reads the body (timeouts,
-# httpx2.TimeoutException, are classified before these).
-READ_FAILURES = (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream)
 
 # OpenAI's finish reasons as they are; the legacy ``function_call`` is a tool call, and
 # anything else an OpenAI-compatible server invents counts as a plain stop.
@@ -117,7 +111,7 @@ class OpenAIProvider(SdkProvider[openai.AsyncOpenAI]):
                 stream=True,
                 stream_options={"include_usage": True},
             ) as response,
-            contextlib.aclosing(_chunks(response.http_response)) as chunks,
+            contextlib.aclosing(sse_chunks(response.http_response)) as chunks,
         ):
             async for chunk in chunks:
                 reported = chunk.get("usage")
@@ -157,56 +151,6 @@ class OpenAIProvider(SdkProvider[openai.AsyncOpenAI]):
             kind = kind_for_type(exc.code, exc.type)
             return upstream_error(LABEL, kind, _detail(exc), secrets=secrets)
         return None
-
-
-async def _chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
-    """The JSON chunks of a server-sent event stream, up to ``[DONE]``.
-
-    An event's ``data:`` lines are joined with newlines; other fields and comments are
-    ignored, and so is an event the body ends before finishing (as the SDK does). An
-    ``error`` object raises ``openai.APIError``; undecodable JSON raises ``ValueError``.
-    """
-    data: list[str] = []
-    # An async generator (typed as an iterator): closed here, not whenever it is collected.
-    lines = cast(AsyncGenerator[str, None], response.aiter_lines())
-    async with contextlib.aclosing(lines):
-        async for line in lines:
-            if line:
-                field, _, value = line.partition(":")
-                if field == "data":
-                    data.append(value.removeprefix(" "))
-                continue
-            if not data:
-                continue
-            text = "\n".join(data)
-            data.clear()
-            if text.startswith("[DONE]"):
-                await _drain(response, lines)
-                return
-            chunk = json.loads(text)
-            if not isinstance(chunk, dict):
-                raise ValueError(f"a stream chunk that is not an object: {text[:40]!r}")
-            error = chunk.get("error")
-            if error:
-                message = error.get("message") if isinstance(error, dict) else None
-                if not message or not isinstance(message, str):
-                    message = STREAM_ERROR
-                raise openai.APIError(message, response.request, body=error)
-            yield chunk
-
-
-async def _drain(response: httpx2.Response, lines: AsyncIterator[str]) -> None:
-    """Read the rest of the body, so that HTTP/1.1 can reuse the connection.
-
-    Normally only the end of the body follows ``[DONE]``; a server that keeps the stream
-    open is given ``DRAIN_SECONDS``, after which closing the response drops the connection.
-    """
-    if response.http_version != "HTTP/1.1":
-        return  # HTTP/2 closes the stream and keeps the connection
-    with contextlib.suppress(TimeoutError, *READ_FAILURES):
-        async with asyncio.timeout(DRAIN_SECONDS):
-            async for _ in lines:
-                pass
 
 
 def _detail(exc: openai.APIError) -> str:

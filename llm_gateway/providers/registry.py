@@ -15,6 +15,7 @@ from typing import Any
 from llm_gateway import enums
 from llm_gateway.providers.base import ErrorKind, Provider, ProviderError
 from llm_gateway.providers.mock import MockProvider
+from llm_gateway.providers.sdk_base import TransportWrapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,12 @@ def _missing(what: str) -> ProviderError:
     return ProviderError(ErrorKind.AUTH, f"No {what} is configured for this provider.")
 
 
-def build_provider(name: str, credentials: Credentials, timeouts: Timeouts) -> Provider:
+def build_provider(
+    name: str,
+    credentials: Credentials,
+    timeouts: Timeouts,
+    wrap_transport: TransportWrapper | None = None,
+) -> Provider:
     if name == enums.Provider.MOCK:
         return MockProvider()
     if name == enums.Provider.OPENAI:
@@ -63,6 +69,7 @@ def build_provider(name: str, credentials: Credentials, timeouts: Timeouts) -> P
             credentials.openai_base_url,
             connect_timeout=timeouts.connect,
             read_timeout=timeouts.read,
+            wrap_transport=wrap_transport,
         )
     if name == enums.Provider.ANTHROPIC:
         from llm_gateway.providers.anthropic import AnthropicProvider
@@ -74,6 +81,7 @@ def build_provider(name: str, credentials: Credentials, timeouts: Timeouts) -> P
             credentials.anthropic_base_url,
             connect_timeout=timeouts.connect,
             read_timeout=timeouts.read,
+            wrap_transport=wrap_transport,
         )
     if name == enums.Provider.GIGACHAT:
         from llm_gateway.providers.gigachat import GigaChatProvider
@@ -95,9 +103,15 @@ def build_provider(name: str, credentials: Credentials, timeouts: Timeouts) -> P
 class ProviderRegistry:
     """Hands out one adapter per provider for the current credentials."""
 
-    def __init__(self, source: CredentialSource, timeouts: Timeouts) -> None:
+    def __init__(
+        self,
+        source: CredentialSource,
+        timeouts: Timeouts,
+        wrap_transport: TransportWrapper | None = None,
+    ) -> None:
         self._source = source
         self._timeouts = timeouts
+        self._wrap_transport = wrap_transport  # tracing: a span per provider request
         self._adapters: dict[str, tuple[Credentials, Provider]] = {}
         self._retired: list[Provider] = []
         self._lock = asyncio.Lock()
@@ -108,7 +122,7 @@ class ProviderRegistry:
             current = self._adapters.get(name)
             if current is not None and current[0] == credentials:
                 return current[1]
-            adapter = build_provider(name, credentials, self._timeouts)
+            adapter = build_provider(name, credentials, self._timeouts, self._wrap_transport)
             if current is not None:
                 self._retired.append(current[1])
             self._adapters[name] = (credentials, adapter)

@@ -9,22 +9,28 @@ stream and classifies the rest. GigaChat talks plain httpx, so it is not one of 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import ClassVar, Generic, Protocol, TypedDict, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import ClassVar, Generic, Protocol, Required, TypedDict, TypeVar
 
 import httpx2
 
 from llm_gateway.providers.base import ErrorKind, ProviderError, ProviderRequest, StreamEvent
 from llm_gateway.providers.errors import guarded, upstream_error
 
+TransportWrapper = Callable[[httpx2.AsyncBaseTransport], httpx2.AsyncBaseTransport]
+"""Wraps the HTTP transport under an SDK client (tracing gives each request a span)."""
+CONNECTION_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+"""The SDKs' own defaults, for a client the adapter builds itself."""
 
-class ClientOptions(TypedDict):
+
+class ClientOptions(TypedDict, total=False):
     """The constructor arguments both SDK clients take, as the adapters set them."""
 
-    api_key: str
-    base_url: str | None
-    max_retries: int
-    timeout: httpx2.Timeout
+    api_key: Required[str]
+    base_url: Required[str | None]
+    max_retries: Required[int]
+    timeout: Required[httpx2.Timeout]
+    http_client: httpx2.AsyncClient
 
 
 class SdkClient(Protocol):
@@ -53,16 +59,17 @@ class SdkProvider(Generic[ClientT]):
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
+        wrap_transport: TransportWrapper | None = None,
     ) -> None:
         self._api_key = api_key
-        self._client = self._open_client(
-            ClientOptions(
-                api_key=api_key,
-                base_url=base_url,
-                max_retries=0,
-                timeout=httpx2.Timeout(read_timeout, connect=connect_timeout),
+        timeout = httpx2.Timeout(read_timeout, connect=connect_timeout)
+        options = ClientOptions(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+        if wrap_transport is not None:  # else the SDK builds its own client, as always
+            transport = httpx2.AsyncHTTPTransport(limits=CONNECTION_LIMITS)
+            options["http_client"] = httpx2.AsyncClient(
+                transport=wrap_transport(transport), timeout=timeout, follow_redirects=True
             )
-        )
+        self._client = self._open_client(options)
 
     def _open_client(self, options: ClientOptions) -> ClientT:
         raise NotImplementedError

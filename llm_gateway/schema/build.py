@@ -211,8 +211,9 @@ class GatewaySchema(strawberry.Schema):
                 log_unexpected(error, context)
 
 
-def build_schema(settings: Settings) -> GatewaySchema:
-    """The schema with the operation limits of ``settings``.
+def build_schema(settings: Settings, tracer_provider: Any = None) -> GatewaySchema:
+    """The schema with the operation limits of ``settings``; with a ``tracer_provider``
+    (tracing on), a span per operation and resolver (``operation_traces``).
 
     ``OperationLimits`` (depth, aliases, cost, NUL characters) runs right after parsing,
     before graphql-core's rules, which a refused document never reaches. Sibling fields
@@ -230,6 +231,10 @@ def build_schema(settings: Settings) -> GatewaySchema:
         lambda: IntrospectionGate(mode=settings.introspection),
         OneOperation,
     ]
+    if tracer_provider is not None:  # imports OpenTelemetry: only with tracing on
+        from llm_gateway.schema.operation_traces import OperationTraces
+
+        extensions.insert(1, lambda: OperationTraces(tracer_provider=tracer_provider))
     return GatewaySchema(
         query=Query,
         mutation=Mutation,

@@ -3,21 +3,18 @@ the fake upstreams: the answer, the usage, one ledger row naming the key, the re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from llm_gateway.enums import LedgerKind
-from llm_gateway.settings import Settings
 from tests.api_support import (
     Upstreams,
     api_requests,
     api_settings,
     new_key,
     sdk,
-    upstreams,
     usage_rows_of,
 )
 from tests.chat_support import assert_exact
@@ -25,23 +22,6 @@ from tests.fakes import Scenario
 from tests.live import LiveServer, live_server
 
 REPLY = "Paris is the capital of France."
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[Upstreams]:
-    async with upstreams() as running:
-        yield running
-
-
-@pytest.fixture
-def settings(database_url: str, fakes: Upstreams) -> Settings:
-    return api_settings(database_url, fakes)
-
-
-@pytest.fixture
-async def server(settings: Settings) -> AsyncIterator[LiveServer]:
-    async with live_server(settings) as running:
-        yield running
 
 
 @pytest.mark.parametrize("model", ["gpt-4-turbo", "claude-3-sonnet"])

@@ -4,7 +4,6 @@ classes; those a retry cannot fix say so, and the SDK (default retries) does not
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,8 +14,7 @@ from sqlalchemy import update
 
 from llm_gateway.db.models import Balance
 from llm_gateway.services.money import api_keys
-from llm_gateway.settings import Settings
-from tests.api_support import Upstreams, api_requests, api_settings, new_key, sdk, upstreams
+from tests.api_support import Upstreams, api_requests, api_settings, new_key, sdk
 from tests.chat_support import assert_exact
 from tests.factories import database_of
 from tests.fakes import Scenario
@@ -27,23 +25,6 @@ HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello"}]
 
 # The mapping of errors does not depend on the database: PostgreSQL, the production path.
 pytestmark = pytest.mark.postgres_only
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[Upstreams]:
-    async with upstreams() as running:
-        yield running
-
-
-@pytest.fixture
-def settings(database_url: str, fakes: Upstreams) -> Settings:
-    return api_settings(database_url, fakes)
-
-
-@pytest.fixture
-async def server(settings: Settings) -> AsyncIterator[LiveServer]:
-    async with live_server(settings) as running:
-        yield running
 
 
 async def _post(server: LiveServer, key: str | None, body: object) -> httpx.Response:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -24,7 +23,7 @@ from llm_gateway.db.models import ApiRequest, Balance, Reservation
 from llm_gateway.services.chat.generation.recovery import sweep_once
 from llm_gateway.services.money.balances import ensure_account
 from llm_gateway.settings import Settings
-from tests.api_support import Upstreams, api_requests, api_settings, new_key, sdk, upstreams
+from tests.api_support import Upstreams, api_requests, api_settings, new_key, sdk
 from tests.chat_support import assert_exact, assert_exact_in, money
 from tests.factories import database_of
 from tests.fakes import Scenario
@@ -37,20 +36,8 @@ HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello"}]
 
 
 @pytest.fixture
-async def fakes() -> AsyncIterator[Upstreams]:
-    async with upstreams() as running:
-        yield running
-
-
-@pytest.fixture
 def settings(database_url: str, fakes: Upstreams) -> Settings:
-    return api_settings(database_url, fakes, rate_limit_requests=0)
-
-
-@pytest.fixture
-async def server(settings: Settings) -> AsyncIterator[LiveServer]:
-    async with live_server(settings) as running:
-        yield running
+    return api_settings(database_url, fakes, rate_limit_requests=0)  # 50 requests at once
 
 
 async def _set_balance(app: Any, amount: int, user: int = 7) -> None:

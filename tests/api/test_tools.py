@@ -5,14 +5,12 @@ result reaches each upstream in its own protocol."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
-from llm_gateway.settings import Settings
-from tests.api_support import Upstreams, api_requests, api_settings, new_key, sdk, upstreams
+from tests.api_support import Upstreams, api_requests, api_settings, new_key, sdk
 from tests.chat_support import assert_exact
 from tests.fakes import Scenario
 from tests.live import LiveServer, live_server
@@ -33,23 +31,6 @@ WEATHER: ChatCompletionToolParam = {
 }
 ARGUMENTS = '{"city": "Paris"}'
 QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Weather in Paris?"}]
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[Upstreams]:
-    async with upstreams() as running:
-        yield running
-
-
-@pytest.fixture
-def settings(database_url: str, fakes: Upstreams) -> Settings:
-    return api_settings(database_url, fakes)
-
-
-@pytest.fixture
-async def server(settings: Settings) -> AsyncIterator[LiveServer]:
-    async with live_server(settings) as running:
-        yield running
 
 
 @pytest.mark.parametrize("model", ["gpt-4-turbo", "claude-3-sonnet"])

@@ -23,6 +23,7 @@ from llm_gateway.services.chat.completions import finishing
 from llm_gateway.services.chat.completions.records import Result, ToolCallResult
 from llm_gateway.services.chat.generation.outcomes import Outcome
 from llm_gateway.services.chat.generation.runner import GenerationManager
+from llm_gateway.services.chat.generation.spans import record_outcome, traced
 from llm_gateway.services.chat.generation.upstream import Running, ended
 from llm_gateway.services.chat.planning import GenerationJob
 from llm_gateway.services.plumbing.broker import Broker
@@ -109,7 +110,10 @@ class CompletionRun:
         running = self._running
         started = time.monotonic()
         timing: dict[str, int] = {}
-        with self._generations.keep_alive(self.job.reservation_id):
+        with (
+            self._generations.keep_alive(self.job.reservation_id),
+            traced(self._generations.spans, running) as record,
+        ):
             try:
                 with self._generations.metrics.generating("api"):
                     outcome = await self._generations.upstream.generate(running, started, timing)
@@ -137,6 +141,7 @@ class CompletionRun:
                     timing=timing,
                     started=started,
                 )
+            record_outcome(record, running, outcome)
             running.finishing = True
             calls = tuple(
                 ToolCallResult(c.id, c.name, "".join(c.arguments))

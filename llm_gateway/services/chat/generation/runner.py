@@ -21,8 +21,11 @@ from llm_gateway.db.engine import Database
 from llm_gateway.enums import MessageStatus
 from llm_gateway.errors import ServiceUnavailable
 from llm_gateway.observability.metrics import GatewayMetrics
+from llm_gateway.observability.tracing import GenerationSpans
 from llm_gateway.providers.registry import ProviderRegistry
 from llm_gateway.services.chat.generation import persistence
+from llm_gateway.services.chat.generation.outcomes import Outcome
+from llm_gateway.services.chat.generation.spans import record_outcome, traced
 from llm_gateway.services.chat.generation.upstream import Running, Upstream, ended
 from llm_gateway.services.chat.planning import GenerationJob
 from llm_gateway.services.money import holds
@@ -49,8 +52,10 @@ class GenerationManager:
         settings: Settings,
         policy: Callable[[], MoneyPolicy],
         metrics: GatewayMetrics,
+        spans: GenerationSpans | None = None,
     ) -> None:
         self._db = db
+        self.spans = spans or GenerationSpans()  # one span per generation, with tracing on
         self._broker = broker
         self._policy = policy  # the one the services use, read when needed
         self.metrics = metrics
@@ -219,6 +224,17 @@ class GenerationManager:
     # -- one generation ----------------------------------------------------------------------
 
     async def _run(self, running: Running) -> None:
+        # Started in the task of the request that sent the message (its span is current).
+        with traced(self.spans, running) as record:
+            outcome = await self._generate(running)
+            record_outcome(record, running, outcome)
+            running.finishing = True
+            try:
+                await persistence.finish(self._db, self._broker, running, outcome, self.metrics)
+            finally:
+                self._running.pop(running.job.message_id, None)
+
+    async def _generate(self, running: Running) -> Outcome:
         job = running.job
         started = time.monotonic()
         timing: dict[str, int] = {}
@@ -249,8 +265,4 @@ class GenerationManager:
                 timing=timing,
                 started=started,
             )
-        running.finishing = True
-        try:
-            await persistence.finish(self._db, self._broker, running, outcome, self.metrics)
-        finally:
-            self._running.pop(job.message_id, None)
+        return outcome

@@ -59,11 +59,11 @@ class Running:
     unpublished: int = 0  # trailing parts not yet sent to subscribers (coalescing)
     seq: int = 0
     stop_reason: str | None = None  # "cancel" or "shutdown" when we stop it ourselves
+    finish_reason: str | None = None  # the provider's, once it said why the reply ended
     current: Target | None = None
     finishing: bool = False
     listener: Callable[[StreamEvent], None] | None = None
-    """An API request's reader: it gets every text, tool-call and finish event at once,
-    and nothing goes to the broker or is saved partway (the request has no dialog)."""
+    """An API request's reader of every event (then nothing is published or saved partway)."""
     tool_output: bool = False
     accepted: float | None = None
     """When its request arrived (``time.monotonic()``), until the gateway's overhead is counted."""
@@ -282,8 +282,10 @@ class Upstream:
                         timing["ttft"] = ms_since(started)
                     running.tool_output = True
                     running.listener(event)
-                elif isinstance(event, Finish) and running.listener is not None:
-                    running.listener(event)
+                elif isinstance(event, Finish):
+                    running.finish_reason = event.reason
+                    if running.listener is not None:
+                        running.listener(event)
         finally:
             await _close(stream)
 
@@ -293,7 +295,6 @@ def ms_since(started: float) -> int:
 
 
 async def _close(stream: AsyncIterator[Any]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
+    if (aclose := getattr(stream, "aclose", None)) is not None:
         with contextlib.suppress(Exception):
             await aclose()
