@@ -24,7 +24,7 @@ from llm_gateway.services.chat.completions.records import Result, ToolCallResult
 from llm_gateway.services.chat.generation.outcomes import Outcome
 from llm_gateway.services.chat.generation.runner import GenerationManager
 from llm_gateway.services.chat.generation.spans import record_outcome, traced
-from llm_gateway.services.chat.generation.upstream import Running, ended
+from llm_gateway.services.chat.generation.upstream import Running
 from llm_gateway.services.chat.planning import GenerationJob
 from llm_gateway.services.plumbing.broker import Broker
 from llm_gateway.services.plumbing.broker_events import BalanceChanged
@@ -108,39 +108,16 @@ class CompletionRun:
 
     async def _run(self) -> None:
         running = self._running
-        started = time.monotonic()
-        timing: dict[str, int] = {}
         with (
             self._generations.keep_alive(self.job.reservation_id),
             traced(self._generations.spans, running) as record,
         ):
-            try:
-                with self._generations.metrics.generating("api"):
-                    outcome = await self._generations.upstream.generate(running, started, timing)
-            except asyncio.CancelledError:
-                gone = running.stop_reason == "disconnect"
-                outcome = ended(
-                    running,
-                    running.target(),
-                    status=MessageStatus.CANCELLED if gone else MessageStatus.INTERRUPTED,
-                    code="CLIENT_DISCONNECTED" if gone else "INTERRUPTED",
-                    message="The client closed the connection."
-                    if gone
-                    else "The server stopped before the answer was finished.",
-                    timing=timing,
-                    started=started,
-                )
-            except Exception:
-                logger.exception("API request %s failed", self.job.message_id)
-                outcome = ended(
-                    running,
-                    running.target(),
-                    status=MessageStatus.FAILED,
-                    code="INTERNAL_ERROR",
-                    message="The gateway failed while generating this answer.",
-                    timing=timing,
-                    started=started,
-                )
+            outcome = await self._generations.generate(
+                running,
+                "api",
+                "disconnect",
+                ("CLIENT_DISCONNECTED", "The client closed the connection."),
+            )
             record_outcome(record, running, outcome)
             running.finishing = True
             calls = tuple(

@@ -38,6 +38,7 @@ logger = logging.getLogger("llm_gateway.generation")
 
 CONTROL_READY_SECONDS = 2.0
 KEPT_WAIT_SECONDS = 3.0
+INTERRUPTED_MESSAGE = "The server stopped before the answer was finished."
 CONTROL_RETRY_SECONDS = 1.0
 
 
@@ -226,7 +227,9 @@ class GenerationManager:
     async def _run(self, running: Running) -> None:
         # Started in the task of the request that sent the message (its span is current).
         with traced(self.spans, running) as record:
-            outcome = await self._generate(running)
+            outcome = await self.generate(
+                running, "chat", "cancel", ("CANCELLED", "Stopped at the user's request.")
+            )
             record_outcome(record, running, outcome)
             running.finishing = True
             try:
@@ -234,35 +237,31 @@ class GenerationManager:
             finally:
                 self._running.pop(running.job.message_id, None)
 
-    async def _generate(self, running: Running) -> Outcome:
-        job = running.job
+    async def generate(
+        self, running: Running, source: str, stopped_by: str, stop: tuple[str, str]
+    ) -> Outcome:
+        """The answer's outcome, also when it is stopped or crashes: stopped with
+        ``stop_reason == stopped_by`` it ends CANCELLED with ``stop`` (code, message),
+        stopped otherwise (shutdown) INTERRUPTED, crashed FAILED / INTERNAL_ERROR."""
         started = time.monotonic()
         timing: dict[str, int] = {}
         try:
-            with self.metrics.generating("chat"):
-                outcome = await self._upstream.generate(running, started, timing)
+            with self.metrics.generating(source):
+                return await self._upstream.generate(running, started, timing)
         except asyncio.CancelledError:
-            cancelled = running.stop_reason == "cancel"
-            outcome = ended(
-                running,
-                running.target(),
-                status=MessageStatus.CANCELLED if cancelled else MessageStatus.INTERRUPTED,
-                code="CANCELLED" if cancelled else "INTERRUPTED",
-                message="Stopped at the user's request."
-                if cancelled
-                else "The server stopped before the answer was finished.",
-                timing=timing,
-                started=started,
-            )
+            by_client = running.stop_reason == stopped_by
+            status = MessageStatus.CANCELLED if by_client else MessageStatus.INTERRUPTED
+            code, message = stop if by_client else ("INTERRUPTED", INTERRUPTED_MESSAGE)
         except Exception:
-            logger.exception("generation %s failed", job.message_id)
-            outcome = ended(
-                running,
-                running.target(),
-                status=MessageStatus.FAILED,
-                code="INTERNAL_ERROR",
-                message="The gateway failed while generating this answer.",
-                timing=timing,
-                started=started,
-            )
-        return outcome
+            logger.exception("generation %s failed", running.job.message_id)
+            status, code = MessageStatus.FAILED, "INTERNAL_ERROR"
+            message = "The gateway failed while generating this answer."
+        return ended(
+            running,
+            running.target(),
+            status=status,
+            code=code,
+            message=message,
+            timing=timing,
+            started=started,
+        )
