@@ -17,6 +17,7 @@ from alembic import context
 from llm_gateway.db import models  # noqa: F401  (fills Base.metadata)
 from llm_gateway.db.base import Base, UTCDateTime
 from llm_gateway.db.engine import pooler_connect_args
+from llm_gateway.db.search_index import is_search_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -29,12 +30,19 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
+def _include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    # The full-text search objects (migration 0007) are not in the models: the tsvector
+    # column and its GIN index on PostgreSQL, the FTS5 table and its shadow tables on SQLite.
+    return not is_search_object(name, type_, parent_names)
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=_render_item,
+        include_name=_include_name,
         compare_type=True,
         compare_server_default=False,
     )

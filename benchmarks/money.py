@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from llm_gateway.db import migrate
 from llm_gateway.db.engine import Database, make_engine
+from llm_gateway.providers.base import Usage
 from llm_gateway.services.money import balances, holds, ledger
 from llm_gateway.services.staff.audit import Actor
 from llm_gateway.settings import Settings
@@ -60,7 +61,7 @@ async def _run(db: Database, users: list[int], seconds: float) -> dict[str, Any]
             async with db.transaction() as session:
                 hold = await holds.reserve(session, user, PRICING, 300, 700, policy)
             async with db.transaction() as session:
-                await holds.settle(session, hold.reservation_id, PRICING, 300, 450)
+                await holds.settle(session, hold.reservation_id, PRICING, Usage(300, 450))
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()

@@ -68,6 +68,10 @@ def decimal(form: Mapping[str, str], name: str, label: str) -> Decimal:
     return value
 
 
+def optional_decimal(form: Mapping[str, str], name: str, label: str) -> Decimal | None:
+    return decimal(form, name, label) if form.get(name, "").strip() else None
+
+
 def optional_float(form: Mapping[str, str], name: str, label: str) -> float | None:
     if not form.get(name):
         return None

@@ -26,11 +26,15 @@ def sse(data: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
-def usage(result: Result) -> dict[str, int]:
+def usage(result: Result) -> dict[str, Any]:
+    """OpenAI's usage object: cached tokens are inside ``prompt_tokens``, reasoning tokens
+    inside ``completion_tokens``, as OpenAI counts them."""
     return {
         "prompt_tokens": result.prompt_tokens,
         "completion_tokens": result.completion_tokens,
         "total_tokens": result.prompt_tokens + result.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": result.cache_read_tokens},
+        "completion_tokens_details": {"reasoning_tokens": result.reasoning_tokens},
     }
 
 

@@ -51,7 +51,9 @@ class AnswerRecord:
 
     ``input_tokens``/``output_tokens`` are set when the hold was settled (a ``usage`` row
     was written, ``charged_tokens`` and ``cost_usd`` being its amounts), None when it was
-    released. Timings are None for an answer the sweeper ended (its process is gone).
+    released; the cache's reads and writes are parts of the input, reasoning part of the
+    output (README: prompt caching). Timings are None for an answer the sweeper ended
+    (its process is gone).
     """
 
     source: str
@@ -62,6 +64,9 @@ class AnswerRecord:
     cost_usd: Decimal = Decimal(0)
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
     ttft_ms: int | None = None
     total_ms: int | None = None
 
@@ -99,6 +104,14 @@ class GatewayMetrics:
             "Tokens of a settled answer, by gen_ai_token_type: input (prompt) or output.",
             (*model, "gen_ai_token_type"),
             buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self._token_parts = Counter(
+            "llm_gateway_token_parts",
+            "Parts of settled answers' tokens by gen_ai_token_type: cache_read and "
+            "cache_creation (input read from and written to the provider's prompt cache, "
+            "counted in gen_ai_client_token_usage's input too), reasoning (of the output).",
+            (*model, "gen_ai_token_type"),
             registry=r,
         )
         self._answers = Counter(
@@ -185,6 +198,13 @@ class GatewayMetrics:
             tokens = self._tokens
             tokens.labels(answer.model, answer.provider, "input").observe(answer.input_tokens)
             tokens.labels(answer.model, answer.provider, "output").observe(answer.output_tokens)
+            parts = self._token_parts
+            for kind, count in (
+                ("cache_read", answer.cache_read_tokens),
+                ("cache_creation", answer.cache_write_tokens),
+                ("reasoning", answer.reasoning_tokens),
+            ):
+                parts.labels(answer.model, answer.provider, kind).inc(count)
         if answer.total_ms is None:
             return
         labels = (answer.model, answer.provider)

@@ -146,12 +146,17 @@ class GenerationRecord:
         input_tokens: int | None,
         output_tokens: int | None,
         finish_reason: str | None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
     ) -> None:
+        """``input_tokens`` counts every input token, the cache's reads and writes too."""
         values: dict[str, Any] = {
             "gen_ai.response.model": response_model,
             "gen_ai.provider.name": provider,
             "gen_ai.usage.input_tokens": input_tokens,
             "gen_ai.usage.output_tokens": output_tokens,
+            "gen_ai.usage.cache_read.input_tokens": cache_read_tokens,
+            "gen_ai.usage.cache_creation.input_tokens": cache_write_tokens,
             "gen_ai.response.finish_reasons": [finish_reason] if finish_reason else None,
         }
         self.attributes.update((k, v) for k, v in values.items() if v is not None)

@@ -1,8 +1,10 @@
 """Anthropic Messages through the official SDK, streamed.
 
 The system prompt goes in the top-level ``system`` field, stop strings in
-``stop_sequences``. Usage: ``input_tokens`` comes with ``message_start``; ``message_delta``
-carries cumulative totals that replace (not add to) what came before. An ``error`` event
+``stop_sequences``; cache breakpoints are placed by ``anthropic_cache``. Usage: the input
+counts come with ``message_start``; ``message_delta`` carries cumulative totals that
+replace (not add to) what came before; the cache's reads and writes are added back to
+``input_tokens``, which leaves them out. An ``error`` event
 inside the 200 stream reaches us as an ``APIStatusError`` with status 200 and the error's
 ``type`` (e.g. ``overloaded_error``), so it is classified by type.
 
@@ -36,6 +38,7 @@ from anthropic.types import (
     ToolParam,
 )
 
+from llm_gateway.providers.anthropic_cache import StreamUsage, with_breakpoints
 from llm_gateway.providers.base import (
     ChatMessage,
     ErrorKind,
@@ -45,7 +48,6 @@ from llm_gateway.providers.base import (
     StreamEvent,
     TextDelta,
     ToolCallDelta,
-    Usage,
 )
 from llm_gateway.providers.errors import (
     kind_for_status,
@@ -88,11 +90,12 @@ class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
             sampling["temperature"] = request.temperature
         if request.top_p is not None:
             sampling["top_p"] = request.top_p
+        system, messages = with_breakpoints(request, _messages(request.turns))
         stream = await self._client.messages.create(
             model=request.model,
             max_tokens=request.max_tokens,
-            messages=_messages(request.turns),
-            system=request.system if request.system is not None else anthropic.omit,
+            messages=messages,
+            system=system,
             stop_sequences=request.stop or anthropic.omit,
             metadata={"user_id": request.user} if request.user else anthropic.omit,
             tools=_tools(request.tools) if request.tools else anthropic.omit,
@@ -100,15 +103,14 @@ class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
             extra_body=sampling or None,
             stream=True,
         )
-        input_tokens: int | None = None
-        output_tokens: int | None = None
+        usage = StreamUsage()
         finished = False
         reported = False  # whether Finish was yielded
         tool_blocks: dict[int, int] = {}  # content block index -> tool call ordinal
         async with stream:
             async for event in stream:
                 if isinstance(event, RawMessageStartEvent):
-                    input_tokens = _prompt_tokens(event.message.usage)
+                    usage.started(event.message.usage)
                 elif isinstance(event, RawContentBlockDeltaEvent):
                     delta = event.delta
                     if delta.type == "text_delta":
@@ -127,11 +129,9 @@ class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
                         start = json.dumps(block.input, ensure_ascii=False) if block.input else ""
                         yield ToolCallDelta(ordinal, block.id, block.name, start)
                 elif isinstance(event, RawMessageDeltaEvent):
-                    usage = getattr(event, "usage", None)  # absent if the server left it out
-                    if usage is not None:
-                        output_tokens = usage.output_tokens
-                        if usage.input_tokens is not None:
-                            input_tokens = _prompt_tokens(usage)
+                    counts = getattr(event, "usage", None)  # absent if the server left it out
+                    if counts is not None:
+                        usage.delta(counts)
                     stop_reason = event.delta.stop_reason
                     if stop_reason is not None:
                         finished = True
@@ -144,8 +144,8 @@ class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
             raise self._unfinished()
         if not reported:
             yield Finish("stop")
-        if input_tokens is not None and output_tokens is not None:
-            yield Usage(input_tokens, output_tokens)
+        if (total := usage.usage()) is not None:
+            yield total
 
     def _classify_api_error(self, exc: Exception, secrets: tuple[str, ...]) -> ProviderError | None:
         if isinstance(exc, anthropic.APIStatusError):
@@ -159,15 +159,6 @@ class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
                 secrets=secrets,
             )
         return None
-
-
-def _prompt_tokens(usage: Any) -> int:
-    """All input tokens: uncached plus those written to and read from the prompt cache."""
-    return int(
-        (usage.input_tokens or 0)
-        + (getattr(usage, "cache_creation_input_tokens", None) or 0)
-        + (getattr(usage, "cache_read_input_tokens", None) or 0)
-    )
 
 
 def _messages(turns: list[ChatMessage]) -> list[MessageParam]:

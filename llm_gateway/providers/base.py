@@ -108,8 +108,25 @@ class Finish:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """The tokens of one call, normalised once by its adapter (README: prompt caching).
+
+    ``prompt_tokens`` counts every input token, as OpenTelemetry's
+    ``gen_ai.usage.input_tokens`` does: uncached ones, those written to the provider's
+    prompt cache (``cache_write_tokens``) and those read from it (``cache_read_tokens``).
+    ``completion_tokens`` counts every output token, reasoning included;
+    ``reasoning_tokens`` is that part, None when the provider does not say.
+    """
+
     prompt_tokens: int
     completion_tokens: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int | None = None
+
+    @property
+    def uncached_tokens(self) -> int:
+        """Input tokens neither read from nor written to the cache."""
+        return max(0, self.prompt_tokens - self.cache_read_tokens - self.cache_write_tokens)
 
 
 StreamEvent = TextDelta | ToolCallDelta | Finish | Usage

@@ -3,6 +3,8 @@
 One attempt per call (``max_retries=0``); the stream asks for a final usage chunk
 (``stream_options.include_usage``), which arrives with ``choices: []``. ``max_tokens`` is
 sent rather than ``max_completion_tokens`` because OpenAI-compatible servers understand it.
+Prompt caching needs nothing sent: OpenAI caches long prefixes by itself and reports the
+cached count inside ``prompt_tokens``.
 
 The SDK sends the request and turns error statuses into its exceptions, but the adapter
 reads the event stream itself (``openai_stream``, through ``with_streaming_response``):
@@ -116,7 +118,7 @@ class OpenAIProvider(SdkProvider[openai.AsyncOpenAI]):
             async for chunk in chunks:
                 reported = chunk.get("usage")
                 if reported:
-                    usage = Usage(reported["prompt_tokens"], reported["completion_tokens"])
+                    usage = _usage(reported)
                 for choice in chunk.get("choices") or ():  # the usage chunk has none
                     if choice.get("index") != 0:
                         continue
@@ -197,6 +199,29 @@ class _ToolCalls:
             name = name if isinstance(name, str) else None
             deltas.append(ToolCallDelta(index, str(call_id), name, arguments))
         return deltas
+
+
+def _usage(reported: dict[str, Any]) -> Usage:
+    """OpenAI's usage as ours: its ``prompt_tokens`` already include the cached ones
+    (``prompt_tokens_details.cached_tokens``) and its ``completion_tokens`` the reasoning
+    ones (``completion_tokens_details.reasoning_tokens``). OpenAI charges no cache writes."""
+    prompt = int(reported["prompt_tokens"])
+    cached = _count_in(reported.get("prompt_tokens_details"), "cached_tokens")
+    reasoning = _count_in(reported.get("completion_tokens_details"), "reasoning_tokens")
+    return Usage(
+        prompt,
+        int(reported["completion_tokens"]),
+        cache_read_tokens=min(cached or 0, prompt),
+        reasoning_tokens=reasoning,
+    )
+
+
+def _count_in(details: object, name: str) -> int | None:
+    """A count inside a usage details object; None when a compatible server left it out."""
+    value = details.get(name) if isinstance(details, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
 def _finish_reason(reason: object) -> str:

@@ -18,6 +18,7 @@ from llm_gateway.resolvers.catalog import admin as catalog_admin_resolvers
 from llm_gateway.resolvers.catalog import listing as catalog_resolvers
 from llm_gateway.resolvers.chat import dialogs as dialog_resolvers
 from llm_gateway.resolvers.chat import messages as chat_resolvers
+from llm_gateway.resolvers.chat import search as search_resolvers
 from llm_gateway.resolvers.chat import transfer as transfer_resolvers
 from llm_gateway.resolvers.money import api_keys as api_key_resolvers
 from llm_gateway.resolvers.money import balances as money_resolvers
@@ -32,6 +33,7 @@ from llm_gateway.schema.catalog.types import (
     ReloadModelsPayload,
 )
 from llm_gateway.schema.chat.events import MessageEvent, SendMessagePayload
+from llm_gateway.schema.chat.search import MessageSearchHit
 from llm_gateway.schema.chat.transfer import ImportDialogsResult
 from llm_gateway.schema.chat.types import DeletedDialog, DialogType, MessageType
 from llm_gateway.schema.extensions import (
@@ -82,6 +84,9 @@ class Query:
     )
     messages: Connection[MessageType] = strawberry.field(
         resolver=dialog_resolvers.message_list, permission_classes=AUTHENTICATED
+    )
+    search_messages: Connection[MessageSearchHit] = strawberry.field(
+        resolver=search_resolvers.search_messages, permission_classes=AUTHENTICATED
     )
     transactions: Connection[TransactionType] = strawberry.field(
         resolver=money_resolvers.transactions, permission_classes=AUTHENTICATED
@@ -139,6 +144,12 @@ class Mutation:
     )
     regenerate: SendMessagePayload = strawberry.mutation(
         resolver=chat_resolvers.regenerate, permission_classes=AUTHENTICATED
+    )
+    edit_message: SendMessagePayload = strawberry.mutation(
+        resolver=chat_resolvers.edit_message, permission_classes=AUTHENTICATED
+    )
+    switch_branch: DialogType = strawberry.mutation(
+        resolver=dialog_resolvers.switch_branch, permission_classes=AUTHENTICATED
     )
     import_dialogs: ImportDialogsResult = strawberry.mutation(
         resolver=transfer_resolvers.import_dialogs, permission_classes=AUTHENTICATED

@@ -109,9 +109,32 @@ class RegenerateInput:
 
 
 @strawberry.input
+class EditMessageInput:
+    message_id: uuid.UUID = strawberry.field(description="The user message to rewrite.")
+    content: str
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="A repeat with the same key returns the same messages."
+    )
+    model: str | None = strawberry.field(default=None, description="Use this model for once.")
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+
+
+@strawberry.input
+class SwitchBranchInput:
+    dialog_id: uuid.UUID
+    message_id: uuid.UUID = strawberry.field(
+        description="Any message of the branch to show; its newest reply becomes the leaf."
+    )
+
+
+@strawberry.input
 class ImportDialogsInput:
     data: strawberry.scalars.JSON = strawberry.field(
-        description="An exportDialogs result (version 2.0), or a 1.0 export of the old service."
+        description="An exportDialogs result (version 3.0 or 2.0), or a 1.0 export of the old "
+        "service."
     )
 
 

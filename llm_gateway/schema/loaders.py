@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 from aiodataloader import DataLoader
 
 from llm_gateway.services.catalog import listing as catalog
-from llm_gateway.services.chat import dialogs
+from llm_gateway.services.chat import branches, dialog_usage, dialogs
 from llm_gateway.services.plumbing.pagination import Page
 from llm_gateway.services.staff import reports
 
@@ -46,6 +46,12 @@ class Loaders:
         self.last_message_by_dialog: DataLoader[uuid.UUID, Message | None] = _loader(
             db, dialogs.last_messages
         )
+        self.siblings: DataLoader[branches.SiblingKey, list[uuid.UUID] | None] = _loader(
+            db, branches.sibling_ids
+        )
         self.dialog_messages: DataLoader[reports.MessagePageKey, Page[Message] | None] = _loader(
             db, reports.message_pages
+        )
+        self.dialog_usage: DataLoader[uuid.UUID, dialog_usage.DialogTotals | None] = _loader(
+            db, dialog_usage.totals_of_dialogs
         )

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from llm_gateway.app import create_app
 from llm_gateway.db.models import Dialog, Message, Model
@@ -79,7 +79,7 @@ async def test_params_are_merged_and_really_sent(
     sent = (await send(gql, dialog_id, "Write code", temperature=1.1)).ok()["sendMessage"]
     await finished(app, sent["assistantMessage"]["id"])
     body = openai.chat_requests[-1].json
-    assert body["model"] == "gpt-4-turbo"
+    assert body["model"] == "gpt-5.4"  # the public name's current upstream model
     assert body["temperature"] == 1.1
     assert body["top_p"] == 0.5
     assert body["stop"] == ["END"]
@@ -105,8 +105,11 @@ async def test_invalid_call_params_are_refused_before_anything_is_saved(
 async def test_context_keeps_the_newest_history_that_fits(
     gql: GraphQLClient, app: Any, openai: OpenAIFake
 ) -> None:
-    # gpt-3.5-turbo: 16,385 tokens of context; with a 4,096-token answer cap, 12 turns of
-    # ~1,500 tokens do not fit: only the newest ones are sent.
+    # A 16,385-token context (gpt-3.5-turbo's, before it named a current model); with a
+    # 4,096-token answer cap, 12 turns of ~1,500 tokens do not fit: only the newest are sent.
+    async with database_of(app).transaction() as session:
+        narrow = update(Model).where(Model.name == "gpt-3.5-turbo").values(context_window=16_385)
+        await session.execute(narrow)
     dialog_id = await new_dialog(gql, model="gpt-3.5-turbo", maxTokens=4096)
     await gql(
         'mutation { topUpBalance(input: {userId: 7, amount: 1000000, reason: "t"}) { replayed } }',
@@ -194,14 +197,23 @@ async def test_regenerate_makes_a_sibling_and_the_newest_is_the_context(
         {"role": "assistant", "content": "Second answer."},
         {"role": "user", "content": "Question two"},
     ]
-    # Both answers stay retrievable; each was charged once.
+    # The active branch holds the newest answer; the first stays its sibling. Each
+    # answer was charged once.
     history = await gql(
-        "query($id: UUID!) { messages(dialogId: $id) { edges { node { id content } } } }",
+        "query($id: UUID!) { messages(dialogId: $id) { edges { node { id content "
+        "siblingIds siblingPosition } } } }",
         {"id": dialog_id},
         user=7,
     )
-    contents = [e["node"]["content"] for e in history.ok()["messages"]["edges"]]
-    assert contents == ["Question one", "First answer.", "Second answer.", "Question two", REPLY]
+    nodes = [e["node"] for e in history.ok()["messages"]["edges"]]
+    assert [n["content"] for n in nodes] == [
+        "Question one",
+        "Second answer.",
+        "Question two",
+        REPLY,
+    ]
+    assert nodes[1]["siblingIds"] == [first_answer, payload["assistantMessage"]["id"]]
+    assert nodes[1]["siblingPosition"] == 2
     assert len((await assert_exact(app)).usage_rows) == 3
 
 

@@ -111,7 +111,20 @@ async def seed(gql: GraphQLClient, app: Any) -> list[str]:
 
 
 def without_ids(export: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in d.items() if k != "id"} for d in export["dialogs"]]
+    """The dialogs with every id replaced by its message's position: the same tree."""
+    shaped = []
+    for d in export["dialogs"]:
+        place = {m["id"]: i for i, m in enumerate(d["messages"])}
+        messages = [
+            {**m, "id": place[m["id"]], "parent_id": place.get(m["parent_id"])}
+            for m in d["messages"]
+        ]
+        active = place.get(d["active_message_id"])
+        shaped.append(
+            {**{k: v for k, v in d.items() if k != "id"}, "messages": messages}
+            | {"active_message_id": active}
+        )
+    return shaped
 
 
 # --- export ---------------------------------------------------------------------------------
@@ -125,7 +138,7 @@ async def test_export_holds_the_callers_dialogs_with_messages_oldest_first(
 
     data = await export(gql)
 
-    assert data["version"] == "2.0"
+    assert data["version"] == "3.0"
     assert data["user_id"] == 1
     assert (data["dialog_count"], data["message_count"]) == (2, 8)
     assert dt.datetime.fromisoformat(data["exported_at"]).utcoffset() == dt.timedelta(0)
@@ -143,6 +156,8 @@ async def test_export_holds_the_callers_dialogs_with_messages_oldest_first(
         "assistant 0.3",
     ]
     assert first["messages"][1] == {
+        "id": first["messages"][1]["id"],
+        "parent_id": first["messages"][0]["id"],
         "role": "assistant",
         "content": "assistant 0.1",
         "status": "complete",
@@ -155,8 +170,9 @@ async def test_export_holds_the_callers_dialogs_with_messages_oldest_first(
     only = await export(gql, [trip, trip])
     assert [d["id"] for d in only["dialogs"]] == [trip]
     assert only["message_count"] == 4
+    assert first["active_message_id"] == first["messages"][3]["id"]
     assert (await export(gql, [])) | {"exported_at": None} == {
-        "version": "2.0",
+        "version": "3.0",
         "exported_at": None,
         "user_id": 1,
         "dialog_count": 0,
@@ -227,12 +243,12 @@ async def test_export_then_import_gives_the_same_dialogs_under_new_ids(
     # Both copies are there: the originals were not touched.
     assert len((await export(gql))["dialogs"]) == 4
 
-    # Answers hang off their questions, as in the chat flow.
+    # One branch, each message hanging off the one before, as in the chat flow.
     _, messages = await read(gql, result["dialogIds"][0])
     assert [m["parentId"] for m in messages] == [
         None,
         messages[0]["id"],
-        None,
+        messages[1]["id"],
         messages[2]["id"],
     ]
 
@@ -381,7 +397,7 @@ async def test_an_unfinished_answer_without_text_is_left_out(gql: GraphQLClient)
     [
         ([], "data"),
         ("{}", "data"),
-        ({"version": "3.0", "dialogs": []}, "data.version"),
+        ({"version": "9.0", "dialogs": []}, "data.version"),
         ({"version": "2.0"}, "data.dialogs"),
         ({"version": "2.0", "dialogs": {}}, "data.dialogs"),
         (
@@ -579,3 +595,88 @@ async def test_a_version_1_export_of_the_old_service_imports(gql: GraphQLClient)
     bare = await import_(gql, {"dialogs": [{"messages": [message("user", "plain", at(1))]}]})
     assert bare["dialogsImported"] == 1
     assert (await read(gql, bare["dialogIds"][0]))[0]["title"] == "plain"
+
+
+# --- the message tree -------------------------------------------------------------------------
+
+
+def node(key: str, role: str, parent: str | None, minute: int) -> dict[str, Any]:
+    return message(role, key, at(1, 10, minute), id=key, parent_id=parent)
+
+
+async def test_a_3_0_import_keeps_the_tree_and_the_active_branch(
+    gql: GraphQLClient, app: Any
+) -> None:
+    tree = dialog(
+        "branches",
+        node("q1", "user", None, 0),
+        node("a1", "assistant", "q1", 1),
+        node("q2", "user", "a1", 2),
+        node("a2", "assistant", "q2", 3),
+        node("q2b", "user", "a1", 4),  # an edited question
+        # An empty unfinished answer is left out; its reply hangs off its question.
+        {**node("gone", "assistant", "q2b", 5), "content": "", "status": "failed"},
+        node("q3", "user", "gone", 6),
+        node("a3", "assistant", "q3", 7),
+        active_message_id="q2",  # the branch through q2: its newest reply is the leaf
+    )
+    result = await import_(gql, payload(tree, version="3.0"))
+    assert result["errors"] == [
+        "dialogs[0] imported with a change: messages[5] skipped: an unfinished answer with no text."
+    ]
+    found, messages = await read(gql, result["dialogIds"][0])
+    assert [m["content"] for m in messages] == ["q1", "a1", "q2", "a2"]
+    data = await export(gql, result["dialogIds"])
+    exported = data["dialogs"][0]
+    place = {m["id"]: m["content"] for m in exported["messages"]}
+    assert {m["content"]: place.get(m["parent_id"]) for m in exported["messages"]} == {
+        "q1": None,
+        "a1": "q1",
+        "q2": "a1",
+        "a2": "q2",
+        "q2b": "a1",
+        "q3": "q2b",
+        "a3": "q3",
+    }
+    assert place[exported["active_message_id"]] == "a2"
+    assert found["title"] == "branches"
+
+
+@pytest.mark.parametrize(
+    ("broken", "problem"),
+    [
+        ({"id": 7}, "messages[1].id must be a string of 1 to 100 characters."),
+        ({"id": "q1"}, "messages[1].id repeats an earlier message's id."),
+        ({"parent_id": "later"}, "messages[1].parent_id must be the id of an earlier message."),
+    ],
+)
+async def test_a_3_0_import_refuses_a_broken_tree(
+    gql: GraphQLClient, app: Any, broken: dict[str, Any], problem: str
+) -> None:
+    tree = dialog(
+        "broken",
+        node("q1", "user", None, 0),
+        {**node("a1", "assistant", "q1", 1), **broken},
+        node("later", "user", "a1", 2),
+    )
+    fine = dialog("fine", node("q", "user", None, 0))
+    result = await import_(gql, payload(tree, fine, version="3.0"))
+    assert result["dialogsImported"] == 1
+    assert f"dialogs[0] skipped: {problem}" in result["errors"]
+
+
+async def test_an_older_export_with_regenerated_answers_becomes_one_branch(
+    gql: GraphQLClient, app: Any
+) -> None:
+    flat = dialog(
+        "flat",
+        message("user", "Q1", at(1, 10, 0)),
+        message("assistant", "A1", at(1, 10, 1)),
+        message("assistant", "A1 again", at(1, 10, 2)),
+        message("user", "Q2", at(1, 10, 3)),
+        message("assistant", "A2", at(1, 10, 4)),
+    )
+    result = await import_(gql, payload(flat, version="2.0"))
+    _, messages = await read(gql, result["dialogIds"][0])
+    # The newest answer is the context of the next question; the older one its sibling.
+    assert [m["content"] for m in messages] == ["Q1", "A1 again", "Q2", "A2"]

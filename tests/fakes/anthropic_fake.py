@@ -119,10 +119,7 @@ class AnthropicFake(FakeUpstream):
                 **_message(body["model"]),
                 "content": content,
                 "stop_reason": _stop_reason(scenario),
-                "usage": {
-                    "input_tokens": scenario.prompt_tokens,
-                    "output_tokens": scenario.completion_tokens,
-                },
+                "usage": {**_input_usage(scenario), **_output_usage(scenario)},
             },
             headers={"request-id": new_id("req_")},
         )
@@ -153,7 +150,7 @@ class AnthropicFake(FakeUpstream):
             **_message(model),
             "content": [],
             "stop_reason": None,
-            "usage": {"input_tokens": scenario.prompt_tokens, "output_tokens": 1},
+            "usage": {**_input_usage(scenario), "output_tokens": 1},
         }
         text = scenario.streamed_text()
         has_text = bool(text) or not scenario.tool_calls
@@ -193,7 +190,8 @@ class AnthropicFake(FakeUpstream):
             "delta": {"stop_reason": _stop_reason(scenario), "stop_sequence": None},
         }
         if scenario.usage:
-            message_delta["usage"] = {"output_tokens": scenario.completion_tokens}
+            # Cumulative, as the API sends them: the input counts again, the output's total.
+            message_delta["usage"] = {**_input_usage(scenario), **_output_usage(scenario)}
         if has_text:
             frames.append(
                 Frame(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
@@ -249,6 +247,23 @@ def _tool_use_frames(scenario: Scenario, block: int, name: str, arguments: str) 
     stop = {"type": "content_block_stop", "index": block}
     frames.append(Frame(sse(stop, "content_block_stop")))
     return frames
+
+
+def _input_usage(scenario: Scenario) -> dict[str, int]:
+    """Anthropic's input counts: ``input_tokens`` leaves out the cache's reads and writes."""
+    cached = scenario.cache_read_tokens + scenario.cache_write_tokens
+    return {
+        "input_tokens": scenario.prompt_tokens - cached,
+        "cache_creation_input_tokens": scenario.cache_write_tokens,
+        "cache_read_input_tokens": scenario.cache_read_tokens,
+    }
+
+
+def _output_usage(scenario: Scenario) -> dict[str, Any]:
+    usage: dict[str, Any] = {"output_tokens": scenario.completion_tokens}
+    if scenario.reasoning_tokens:  # with extended thinking on
+        usage["output_tokens_details"] = {"thinking_tokens": scenario.reasoning_tokens}
+    return usage
 
 
 def _stop_reason(scenario: Scenario) -> str:

@@ -51,6 +51,16 @@ class Scenario:
     format (OpenAI and Anthropic), and the finish reason becomes the provider's "tool
     call" one unless ``finish_reason`` says otherwise. With tool calls an empty ``text``
     sends no text at all; a cut (``cut_after``) happens before any tool call is sent.
+
+    ``prompt_tokens`` counts every input token and ``completion_tokens`` every output
+    token, as the gateway does; each fake reports them as its provider does. Of the input,
+    ``cache_read_tokens`` were read from the prompt cache and ``cache_write_tokens``
+    written to it (OpenAI: ``prompt_tokens_details.cached_tokens`` inside its
+    ``prompt_tokens``, no writes; Anthropic: ``cache_read_input_tokens`` and
+    ``cache_creation_input_tokens`` beside an ``input_tokens`` that leaves both out). Of
+    the output, ``reasoning_tokens`` were spent reasoning (OpenAI's
+    ``completion_tokens_details.reasoning_tokens``; Anthropic's
+    ``output_tokens_details.thinking_tokens``, sent only when not 0).
     """
 
     text: str = DEFAULT_REPLY
@@ -67,6 +77,9 @@ class Scenario:
     usage: bool = True
     prompt_tokens: int = 11
     completion_tokens: int = 7
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
     finish_reason: str | None = None
     tool_calls: tuple[tuple[str, str], ...] = ()
     tool_chunks: int = 3

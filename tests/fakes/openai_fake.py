@@ -223,11 +223,19 @@ def _finish_reason(scenario: Scenario) -> str:
 
 
 def _usage(scenario: Scenario) -> dict[str, Any]:
+    """OpenAI's usage: cached tokens are counted inside ``prompt_tokens`` (OpenAI writes to
+    its cache without saying so), reasoning tokens inside ``completion_tokens``."""
     return {
         "prompt_tokens": scenario.prompt_tokens,
         "completion_tokens": scenario.completion_tokens,
         "total_tokens": scenario.prompt_tokens + scenario.completion_tokens,
-        "completion_tokens_details": {"reasoning_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": scenario.cache_read_tokens, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": scenario.reasoning_tokens,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from llm_gateway.db.engine import Database, make_engine
 from llm_gateway.db.models import Balance, Reservation, TokenTransaction
 from llm_gateway.errors import Conflict, GatewayError, InsufficientBalance, QuotaExceeded
+from llm_gateway.providers.base import Usage
 from llm_gateway.services.money import balances, holds, ledger
 from llm_gateway.services.money.balances import MoneyPolicy
 from llm_gateway.services.money.holds import Pricing
@@ -129,7 +130,9 @@ async def test_concurrent_settles_and_top_ups_lose_no_update(db: Database) -> No
     usages = [(100, random.Random(i).randint(0, 900)) for i in range(30)]
 
     async def settle(hold: holds.Hold, usage: tuple[int, int]) -> Any:
-        return await in_tx(db, lambda s: holds.settle(s, hold.reservation_id, PRICING, *usage))
+        return await in_tx(
+            db, lambda s: holds.settle(s, hold.reservation_id, PRICING, Usage(*usage))
+        )
 
     results = await asyncio.gather(
         *(settle(h, u) for h, u in zip(taken, usages, strict=True)),
@@ -152,7 +155,7 @@ async def test_settling_twice_concurrently_charges_once(db: Database) -> None:
     hold = await reserve(db, 1, 100, 1_000, policy())
     results = await asyncio.gather(
         *(
-            in_tx(db, lambda s: holds.settle(s, hold.reservation_id, PRICING, 100, 400))
+            in_tx(db, lambda s: holds.settle(s, hold.reservation_id, PRICING, Usage(100, 400)))
             for _ in range(10)
         )
     )
@@ -257,7 +260,7 @@ async def test_random_operations_keep_the_invariants(db: Database) -> None:
                 await in_tx(
                     db,
                     lambda s: holds.settle(
-                        s, hold.reservation_id, PRICING, max(0, usage[0]), usage[1]
+                        s, hold.reservation_id, PRICING, Usage(max(0, usage[0]), usage[1])
                     ),
                 )
             elif op == "release" and taken:
@@ -302,7 +305,9 @@ async def test_a_hold_lowers_the_cap_to_what_is_affordable(db: Database) -> None
 async def test_usage_beyond_the_hold_is_capped_and_recorded(db: Database) -> None:
     await top_up(db, 1, 10_000)
     hold = await reserve(db, 1, 100, 200, policy())
-    settled = await in_tx(db, lambda s: holds.settle(s, hold.reservation_id, PRICING, 150, 400))
+    settled = await in_tx(
+        db, lambda s: holds.settle(s, hold.reservation_id, PRICING, Usage(150, 400))
+    )
     assert (settled.charged, settled.uncharged) == (300, 250)
     async with db.read() as session:
         row = await session.scalar(select(TokenTransaction).where(TokenTransaction.kind == "usage"))
@@ -327,5 +332,5 @@ async def test_expired_holds_are_swept(db: Database) -> None:
         states = {r.id: r.state for r in (await session.scalars(select(Reservation))).all()}
     assert states == {stale.reservation_id: "released", live.reservation_id: "held"}
     with pytest.raises(Conflict):
-        await in_tx(db, lambda s: holds.settle(s, stale.reservation_id, PRICING, 1, 1))
+        await in_tx(db, lambda s: holds.settle(s, stale.reservation_id, PRICING, Usage(1, 1)))
     await check_invariants(db)

@@ -25,6 +25,12 @@ from llm_gateway.services.catalog import listing as catalog
 from llm_gateway.services.catalog import models as models_admin
 
 PROVIDERS = tuple(Provider)
+CACHE_FIELDS = {
+    "cache_read_price_per_1k": "Cache read price",
+    "cache_write_price_per_1k": "Cache write price",
+    "cache_read_weight": "Cache read weight",
+    "cache_write_weight": "Cache write weight",
+}
 
 
 def _path_name(request: Request) -> str:
@@ -63,6 +69,10 @@ def _draft(form: Mapping[str, str], name: str) -> models_admin.ModelDraft:
         completion_price_per_1k=forms.decimal(form, "completion_price_per_1k", "Completion price"),
         prompt_weight=forms.decimal(form, "prompt_weight", "Prompt weight"),
         completion_weight=forms.decimal(form, "completion_weight", "Completion weight"),
+        **{
+            column: forms.optional_decimal(form, column, label)
+            for column, label in CACHE_FIELDS.items()
+        },
         enabled=forms.checked(form, "enabled"),
         is_default=forms.checked(form, "is_default"),
         fallback_model=forms.optional_text(form, "fallback_model"),
@@ -70,17 +80,15 @@ def _draft(form: Mapping[str, str], name: str) -> models_admin.ModelDraft:
 
 
 def _patch(draft: models_admin.ModelDraft) -> models_admin.ModelPatch:
-    """Every field the form shows, as an update (the name is the model's address)."""
+    """Every field the form shows, as an update (the name is the model's address); a cache
+    price or weight left blank is the prompt's at the provider's published ratio."""
     return models_admin.ModelPatch(
         display_name=draft.display_name,
         provider=draft.provider,
         upstream_model=draft.upstream_model,
         context_window=draft.context_window,
         max_output_tokens=draft.max_output_tokens,
-        prompt_price_per_1k=draft.prompt_price_per_1k,
-        completion_price_per_1k=draft.completion_price_per_1k,
-        prompt_weight=draft.prompt_weight,
-        completion_weight=draft.completion_weight,
+        **models_admin.amounts_of(draft),
         enabled=draft.enabled,
         is_default=draft.is_default,
         fallback_model=draft.fallback_model,
@@ -171,6 +179,7 @@ async def _edit(request: Request, staff: Staff) -> Response:
             "completion_price_per_1k",
             "prompt_weight",
             "completion_weight",
+            *CACHE_FIELDS,
             "enabled",
             "is_default",
         )

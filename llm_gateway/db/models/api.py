@@ -73,6 +73,9 @@ class ApiRequest(CreatedAt, Base):
     stream: Mapped[bool] = mapped_column(default=False)
     prompt_tokens: Mapped[int | None]
     completion_tokens: Mapped[int | None]
+    cache_read_tokens: Mapped[int | None]  # parts of the two above (README: prompt caching)
+    cache_write_tokens: Mapped[int | None]
+    reasoning_tokens: Mapped[int | None]
     charged_tokens: Mapped[int | None] = mapped_column(BigInteger)
     cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(16, 8))
     error_code: Mapped[str | None] = mapped_column(String(64))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
 from llm_gateway.db.base import Base, Timestamps, one_of
@@ -12,6 +14,17 @@ from llm_gateway.enums import Provider
 
 Price = Numeric(12, 6)
 Weight = Numeric(10, 4)
+
+
+def _as(column: str) -> Any:
+    """A column default copying ``column`` of the same row: a cache weight or price left
+    out is the prompt's (no discount). ``models_admin.create_model`` applies the
+    providers' published ratios instead (README: prompt caching)."""
+
+    def default(context: DefaultExecutionContext) -> Any:
+        return context.get_current_parameters()[column]  # type: ignore[no-untyped-call]
+
+    return default
 
 
 class Model(Timestamps, Base):
@@ -27,6 +40,10 @@ class Model(Timestamps, Base):
         ),
         CheckConstraint("prompt_price_per_1k >= 0 AND completion_price_per_1k >= 0", name="prices"),
         CheckConstraint("prompt_weight >= 0 AND completion_weight >= 0", name="weights"),
+        CheckConstraint(
+            "cache_read_price_per_1k >= 0 AND cache_write_price_per_1k >= 0", name="cache_prices"
+        ),
+        CheckConstraint("cache_read_weight >= 0 AND cache_write_weight >= 0", name="cache_weights"),
         # At most one default model.
         Index(
             "uq_models_single_default",
@@ -48,6 +65,19 @@ class Model(Timestamps, Base):
     completion_price_per_1k: Mapped[Decimal] = mapped_column(Price, default=Decimal(0))
     prompt_weight: Mapped[Decimal] = mapped_column(Weight, default=Decimal(1))
     completion_weight: Mapped[Decimal] = mapped_column(Weight, default=Decimal(1))
+    # Input read from / written to the provider's prompt cache (README: prompt caching).
+    cache_read_price_per_1k: Mapped[Decimal] = mapped_column(
+        Price, default=_as("prompt_price_per_1k"), server_default=text("0")
+    )
+    cache_write_price_per_1k: Mapped[Decimal] = mapped_column(
+        Price, default=_as("prompt_price_per_1k"), server_default=text("0")
+    )
+    cache_read_weight: Mapped[Decimal] = mapped_column(
+        Weight, default=_as("prompt_weight"), server_default=text("1")
+    )
+    cache_write_weight: Mapped[Decimal] = mapped_column(
+        Weight, default=_as("prompt_weight"), server_default=text("1")
+    )
     enabled: Mapped[bool] = mapped_column(default=True)
     is_default: Mapped[bool] = mapped_column(default=False)
     fallback_model_id: Mapped[int | None] = mapped_column(

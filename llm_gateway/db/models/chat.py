@@ -34,6 +34,9 @@ USAGE_COLUMNS = [
     "charged_tokens",
     "cost_usd",
     "total_ms",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
 ]
 
 
@@ -59,10 +62,19 @@ class Dialog(Timestamps, Base):
     max_tokens: Mapped[int | None]
     stop: Mapped[list[str] | None] = mapped_column(JSON)
     deleted_at: Mapped[dt.datetime | None]
+    # The newest message of the branch the user is on (README: branches). No foreign key:
+    # messages reference dialogs already; deleting a message moves the leaf in the service.
+    active_leaf_id: Mapped[uuid.UUID | None]
 
 
 class Message(CreatedAt, Base):
-    """One turn of a dialog; an assistant message carries its generation's outcome."""
+    """One turn of a dialog; an assistant message carries its generation's outcome.
+
+    Messages form a tree: ``parent_id`` is the previous message on the same branch (None
+    for the first message). An edited question is a sibling of the original (same
+    parent), a regenerated answer a sibling of the earlier answers; a child is always
+    written after its parent, so a branch read by ``created_at`` is in order.
+    """
 
     __tablename__ = "messages"
     __table_args__ = (
@@ -91,6 +103,11 @@ class Message(CreatedAt, Base):
     model_name: Mapped[str | None] = mapped_column(String(100))
     prompt_tokens: Mapped[int | None]
     completion_tokens: Mapped[int | None]
+    # Parts of the two above (README: prompt caching): input read from and written to the
+    # provider's cache, output spent reasoning.
+    cache_read_tokens: Mapped[int | None]
+    cache_write_tokens: Mapped[int | None]
+    reasoning_tokens: Mapped[int | None]
     charged_tokens: Mapped[int | None] = mapped_column(BigInteger)
     cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(16, 8))
     error_code: Mapped[str | None] = mapped_column(String(64))

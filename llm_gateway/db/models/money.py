@@ -95,6 +95,11 @@ class TokenTransaction(CreatedAt, Base):
     model_name: Mapped[str | None] = mapped_column(String(100))
     prompt_tokens: Mapped[int | None]
     completion_tokens: Mapped[int | None]
+    # Parts of the two above (README: prompt caching): input read from and written to the
+    # provider's cache, output spent reasoning.
+    cache_read_tokens: Mapped[int | None]
+    cache_write_tokens: Mapped[int | None]
+    reasoning_tokens: Mapped[int | None]
     uncharged_tokens: Mapped[int | None] = mapped_column(BigInteger)
     cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(16, 8))
     actor_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -9,12 +9,13 @@ from llm_gateway.schema.context import Info
 from llm_gateway.schema.inputs import (
     CreateDialogInput,
     DeleteDialogInput,
+    SwitchBranchInput,
     UpdateDialogInput,
     patch_value,
 )
 from llm_gateway.schema.pagination import Connection
 from llm_gateway.services.catalog.params import GenerationParams
-from llm_gateway.services.chat import dialogs
+from llm_gateway.services.chat import branches, dialogs
 
 
 async def dialog_list(
@@ -43,7 +44,7 @@ async def dialog(info: Info, id: uuid.UUID) -> DialogType:
 async def message_list(
     info: Info, dialog_id: uuid.UUID, first: int | None = None, after: str | None = None
 ) -> Connection[MessageType]:
-    """A dialog's messages, oldest first."""
+    """The dialog's active branch, oldest first."""
     ctx = info.context
     async with ctx.services.db.read() as session:
         page = await dialogs.list_messages(
@@ -109,3 +110,12 @@ async def delete_dialog(info: Info, input: DeleteDialogInput) -> DeletedDialog:
     async with ctx.services.db.transaction() as session:
         row = await dialogs.delete_dialog(session, ctx.principal.user_id, input.id)
     return DeletedDialog(id=row.id)
+
+
+async def switch_branch(info: Info, input: SwitchBranchInput) -> DialogType:
+    """Show the branch through ``messageId``: its newest message becomes the active leaf."""
+    ctx = info.context
+    async with ctx.services.db.transaction() as session:
+        row = await dialogs.get_dialog(session, ctx.principal.user_id, input.dialog_id)
+        row = await branches.switch_branch(session, row, input.message_id)
+    return DialogType.from_row(row)

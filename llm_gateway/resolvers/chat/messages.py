@@ -22,10 +22,15 @@ from llm_gateway.schema.chat.events import (
 )
 from llm_gateway.schema.chat.types import MessageType
 from llm_gateway.schema.context import Context, Info
-from llm_gateway.schema.inputs import CancelGenerationInput, RegenerateInput, SendMessageInput
+from llm_gateway.schema.inputs import (
+    CancelGenerationInput,
+    EditMessageInput,
+    RegenerateInput,
+    SendMessageInput,
+)
 from llm_gateway.schema.money.accounts import BalanceType
 from llm_gateway.services.catalog.params import GenerationParams
-from llm_gateway.services.chat import announce, dialogs
+from llm_gateway.services.chat import announce, dialogs, resending
 from llm_gateway.services.chat import live_events as streams
 from llm_gateway.services.chat import sending as chat
 from llm_gateway.services.chat.generation import outcomes
@@ -109,13 +114,40 @@ async def regenerate(info: Info, input: RegenerateInput) -> SendMessagePayload:
     ensure_available(services.broker)
     await services.rate_limiter.hit(ctx.principal.user_id)
     async with services.db.transaction() as session:
-        result = await chat.regenerate(
+        result = await resending.regenerate(
             session,
             ctx.principal.user_id,
             input.message_id,
             overrides=_overrides(
                 input.model, input.temperature, input.top_p, input.max_tokens, input.stop
             ),
+            policy=services.policy,
+            instance_id=services.instance_id,
+        )
+        announce.after_send(session, services.broker, services.generations, result, accepted)
+    return _payload(result)
+
+
+async def edit_message(info: Info, input: EditMessageInput) -> SendMessagePayload:
+    """The question rewritten as a sibling of the original, with a new answer and its own
+    hold; the new branch becomes active. Fails like ``sendMessage``."""
+    accepted = time.monotonic()  # the gateway's overhead runs from here to the provider call
+    ctx = info.context
+    services = ctx.services
+    services.intake.ensure_open()  # refused before anything is held
+    ensure_available(services.broker)
+    await services.rate_limiter.hit(ctx.principal.user_id)
+    async with services.db.transaction() as session:
+        result = await resending.edit_message(
+            session,
+            ctx.principal.user_id,
+            input.message_id,
+            input.content,
+            idempotency_key=input.idempotency_key,
+            overrides=_overrides(
+                input.model, input.temperature, input.top_p, input.max_tokens, input.stop
+            ),
+            max_content=services.limits.max_content_length,
             policy=services.policy,
             instance_id=services.instance_id,
         )
@@ -227,12 +259,7 @@ def _typed(
         assert view is not None
         return MessageCompleted(
             message=message,
-            usage=MessageUsage(
-                prompt_tokens=row.prompt_tokens or 0,
-                completion_tokens=row.completion_tokens or 0,
-                charged_tokens=row.charged_tokens or 0,
-                cost_usd=row.cost_usd,
-            ),
+            usage=MessageUsage.from_row(row),
             balance=BalanceType.from_view(view),
         )
     assert isinstance(event, streams.Failed)

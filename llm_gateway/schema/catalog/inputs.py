@@ -8,6 +8,11 @@ import strawberry
 
 from llm_gateway.schema.catalog.types import Provider
 
+_BY_RATIO = (
+    "Null: the prompt's, at the provider's published ratio (Anthropic 0.1x reads, 1.25x "
+    "writes; OpenAI 0.5x reads, 1x writes; others 1x)."
+)
+
 
 @strawberry.input
 class CreateModelInput:
@@ -30,6 +35,19 @@ class CreateModelInput:
         default=Decimal(1),
         description="Balance tokens per completion token (4 decimal places).",
     )
+    cache_read_price_per_1k: Decimal | None = strawberry.field(
+        default=None, description=f"USD per 1,000 cached prompt tokens read. {_BY_RATIO}"
+    )
+    cache_write_price_per_1k: Decimal | None = strawberry.field(
+        default=None, description=f"USD per 1,000 prompt tokens written to the cache. {_BY_RATIO}"
+    )
+    cache_read_weight: Decimal | None = strawberry.field(
+        default=None, description=f"Balance tokens per cached prompt token read. {_BY_RATIO}"
+    )
+    cache_write_weight: Decimal | None = strawberry.field(
+        default=None,
+        description=f"Balance tokens per prompt token written to the cache. {_BY_RATIO}",
+    )
     enabled: bool = True
     is_default: bool = strawberry.field(
         default=False, description="Make it the default model (the previous one stops being it)."
@@ -51,6 +69,10 @@ class UpdateModelInput:
     completion_price_per_1k: strawberry.Maybe[Decimal]
     prompt_weight: strawberry.Maybe[Decimal]
     completion_weight: strawberry.Maybe[Decimal]
+    cache_read_price_per_1k: strawberry.Maybe[Decimal]
+    cache_write_price_per_1k: strawberry.Maybe[Decimal]
+    cache_read_weight: strawberry.Maybe[Decimal]
+    cache_write_weight: strawberry.Maybe[Decimal]
     enabled: strawberry.Maybe[bool] = strawberry.field(
         description="A disabled model refuses new messages; the default cannot be disabled."
     )

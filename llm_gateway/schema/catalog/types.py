@@ -39,6 +39,18 @@ class ModelType:
     completion_weight: Decimal = strawberry.field(
         description="Balance tokens per completion token."
     )
+    cache_read_price_per_1k: Decimal = strawberry.field(
+        description="USD per 1,000 prompt tokens read from the provider's prompt cache."
+    )
+    cache_write_price_per_1k: Decimal = strawberry.field(
+        description="USD per 1,000 prompt tokens written to the provider's prompt cache."
+    )
+    cache_read_weight: Decimal = strawberry.field(
+        description="Balance tokens per prompt token read from the provider's prompt cache."
+    )
+    cache_write_weight: Decimal = strawberry.field(
+        description="Balance tokens per prompt token written to the provider's prompt cache."
+    )
     enabled: bool
     is_default: bool
     updated_at: dt.datetime
@@ -64,6 +76,10 @@ class ModelType:
             completion_price_per_1k=row.completion_price_per_1k,
             prompt_weight=row.prompt_weight,
             completion_weight=row.completion_weight,
+            cache_read_price_per_1k=row.cache_read_price_per_1k,
+            cache_write_price_per_1k=row.cache_write_price_per_1k,
+            cache_read_weight=row.cache_read_weight,
+            cache_write_weight=row.cache_write_weight,
             enabled=row.enabled,
             is_default=row.is_default,
             updated_at=row.updated_at,

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from llm_gateway.schema.chat.types import MessageType
 from llm_gateway.schema.money.accounts import BalanceType
 from llm_gateway.schema.scalars import SafeInt
+
+if TYPE_CHECKING:
+    from llm_gateway.db import models as db
 
 
 @strawberry.type
@@ -30,10 +33,34 @@ class MessageDelta:
 
 @strawberry.type
 class MessageUsage:
-    prompt_tokens: SafeInt
+    prompt_tokens: SafeInt = strawberry.field(
+        description="All input tokens, the cache's reads and writes included."
+    )
+    cache_read_tokens: SafeInt = strawberry.field(
+        description="Of promptTokens, read from the provider's prompt cache."
+    )
+    cache_write_tokens: SafeInt = strawberry.field(
+        description="Of promptTokens, written to the provider's prompt cache."
+    )
     completion_tokens: SafeInt
+    reasoning_tokens: SafeInt | None = strawberry.field(
+        description="Of completionTokens, spent reasoning; null when the provider does not say."
+    )
     charged_tokens: SafeInt
     cost_usd: Decimal | None
+
+    @staticmethod
+    def from_row(row: db.Message) -> MessageUsage:
+        """A finished answer's usage (0 where nothing was recorded)."""
+        return MessageUsage(
+            prompt_tokens=row.prompt_tokens or 0,
+            cache_read_tokens=row.cache_read_tokens or 0,
+            cache_write_tokens=row.cache_write_tokens or 0,
+            completion_tokens=row.completion_tokens or 0,
+            reasoning_tokens=row.reasoning_tokens,
+            charged_tokens=row.charged_tokens or 0,
+            cost_usd=row.cost_usd,
+        )
 
 
 @strawberry.type

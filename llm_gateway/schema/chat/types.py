@@ -11,6 +11,7 @@ import strawberry
 from llm_gateway import enums
 from llm_gateway.errors import NotFound
 from llm_gateway.schema.catalog.types import AgentType, ModelType
+from llm_gateway.schema.chat.usage import DialogUsage
 from llm_gateway.schema.context import Info
 from llm_gateway.schema.scalars import SafeInt
 
@@ -36,14 +37,39 @@ class MessageType:
     model_name: str | None = strawberry.field(description="The model that actually answered.")
     prompt_tokens: SafeInt | None
     completion_tokens: SafeInt | None
+    cache_read_tokens: SafeInt | None = strawberry.field(
+        description="Of promptTokens, read from the provider's prompt cache."
+    )
+    cache_write_tokens: SafeInt | None = strawberry.field(
+        description="Of promptTokens, written to the provider's prompt cache."
+    )
+    reasoning_tokens: SafeInt | None = strawberry.field(
+        description="Of completionTokens, spent reasoning; null when the provider does not say."
+    )
     charged_tokens: SafeInt | None = strawberry.field(description="Tokens taken from the balance.")
     error_code: str | None
     error_message: str | None
     ttft_ms: int | None = strawberry.field(description="Time to first token, in milliseconds.")
     total_ms: int | None
-    parent_id: uuid.UUID | None
+    parent_id: uuid.UUID | None = strawberry.field(
+        description="The previous message on this message's branch (None: the first)."
+    )
     created_at: dt.datetime
     completed_at: dt.datetime | None
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="This message and its alternatives (edits of a question, regenerated "
+        "answers: the messages with the same parent), oldest first. Draw `2 / 3` as "
+        "`siblingPosition / siblingIds.length`; `switchBranch` shows another one."
+    )
+    async def sibling_ids(self, info: Info) -> list[uuid.UUID]:
+        found = await info.context.loaders.siblings.load((self.dialog_id, self.parent_id))
+        return found or [self.id]
+
+    @strawberry.field(description="This message's place among its siblings, from 1.")  # type: ignore[untyped-decorator]
+    async def sibling_position(self, info: Info) -> int:
+        found = await info.context.loaders.siblings.load((self.dialog_id, self.parent_id))
+        return found.index(self.id) + 1 if found and self.id in found else 1
 
     @staticmethod
     def from_row(row: db.Message) -> MessageType:
@@ -56,6 +82,9 @@ class MessageType:
             model_name=row.model_name,
             prompt_tokens=row.prompt_tokens,
             completion_tokens=row.completion_tokens,
+            cache_read_tokens=row.cache_read_tokens,
+            cache_write_tokens=row.cache_write_tokens,
+            reasoning_tokens=row.reasoning_tokens,
             charged_tokens=row.charged_tokens,
             error_code=row.error_code,
             error_message=row.error_message,
@@ -78,6 +107,9 @@ class DialogType:
     stop: list[str] | None
     created_at: dt.datetime
     updated_at: dt.datetime = strawberry.field(description="Moves with every message.")
+    active_leaf_id: uuid.UUID | None = strawberry.field(
+        description="The newest message of the branch `messages` returns (README: branches)."
+    )
     model_id: strawberry.Private[int]
     agent_id: strawberry.Private[int | None]
 
@@ -94,6 +126,11 @@ class DialogType:
             return None
         row = await info.context.loaders.agent_by_id.load(self.agent_id)
         return AgentType.from_row(row) if row is not None else None
+
+    @strawberry.field(description="What the dialog's answers used and cost, on every branch.")  # type: ignore[untyped-decorator]
+    async def usage(self, info: Info) -> DialogUsage:
+        totals = await info.context.loaders.dialog_usage.load(self.id)
+        return DialogUsage.from_totals(totals)
 
     @strawberry.field
     async def last_message(self, info: Info) -> MessageType | None:
@@ -112,6 +149,7 @@ class DialogType:
             stop=row.stop,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            active_leaf_id=row.active_leaf_id,
             model_id=row.model_id,
             agent_id=row.agent_id,
         )

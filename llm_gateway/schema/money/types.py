@@ -35,8 +35,19 @@ class TransactionType:
     message_id: uuid.UUID | None
     dialog_id: uuid.UUID | None
     model_name: str | None
-    prompt_tokens: SafeInt | None
+    prompt_tokens: SafeInt | None = strawberry.field(
+        description="All input tokens, the cache's reads and writes included."
+    )
+    cache_read_tokens: SafeInt | None = strawberry.field(
+        description="Of promptTokens, read from the provider's prompt cache."
+    )
+    cache_write_tokens: SafeInt | None = strawberry.field(
+        description="Of promptTokens, written to the provider's prompt cache."
+    )
     completion_tokens: SafeInt | None
+    reasoning_tokens: SafeInt | None = strawberry.field(
+        description="Of completionTokens, spent reasoning; null when the provider does not say."
+    )
     uncharged_tokens: SafeInt | None = strawberry.field(
         description="Usage beyond the hold that was not charged (shown to staff too)."
     )
@@ -66,6 +77,9 @@ class TransactionType:
             model_name=row.model_name,
             prompt_tokens=row.prompt_tokens,
             completion_tokens=row.completion_tokens,
+            cache_read_tokens=row.cache_read_tokens,
+            cache_write_tokens=row.cache_write_tokens,
+            reasoning_tokens=row.reasoning_tokens,
             uncharged_tokens=row.uncharged_tokens,
             reason=row.reason,
             created_at=row.created_at,

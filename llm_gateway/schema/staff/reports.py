@@ -106,10 +106,29 @@ class UsageRow:
         "USER: the user id; SOURCE: `chat` or `api`; `total` for the whole range."
     )
     requests: SafeInt = strawberry.field(description="Generations: chat answers and /v1 requests.")
-    prompt_tokens: SafeInt
+    prompt_tokens: SafeInt = strawberry.field(
+        description="All input tokens, the cache's reads and writes included."
+    )
+    cache_read_tokens: SafeInt = strawberry.field(
+        description="Of promptTokens, read from the providers' prompt caches."
+    )
+    cache_write_tokens: SafeInt = strawberry.field(
+        description="Of promptTokens, written to the providers' prompt caches."
+    )
     completion_tokens: SafeInt
+    reasoning_tokens: SafeInt = strawberry.field(
+        description="Of completionTokens, spent reasoning (as far as providers report it)."
+    )
     charged_tokens: SafeInt = strawberry.field(description="Tokens taken from balances.")
     cost_usd: Decimal
+    cache_saved_tokens: SafeInt = strawberry.field(
+        description="Balance tokens the prompt cache saved: cache reads at the prompt weight "
+        "less at their own, less what cache writes cost beyond the prompt weight (at the "
+        "models' current weights; negative while writes outweigh reads)."
+    )
+    cache_saved_usd: Decimal = strawberry.field(
+        description="The same saving in USD, at the models' current prices."
+    )
     errors: SafeInt = strawberry.field(description="Generations that ended FAILED.")
     latency_p50_ms: float | None = strawberry.field(
         description="Median total time of COMPLETE generations; null when there are none."
@@ -124,9 +143,14 @@ class UsageRow:
             key=row.key,
             requests=row.requests,
             prompt_tokens=row.prompt_tokens,
+            cache_read_tokens=row.cache_read_tokens,
+            cache_write_tokens=row.cache_write_tokens,
             completion_tokens=row.completion_tokens,
+            reasoning_tokens=row.reasoning_tokens,
             charged_tokens=row.charged_tokens,
             cost_usd=row.cost_usd,
+            cache_saved_tokens=row.cache_saved_tokens,
+            cache_saved_usd=row.cache_saved_usd,
             errors=row.errors,
             latency_p50_ms=row.latency_p50_ms,
             latency_p95_ms=row.latency_p95_ms,

@@ -9,7 +9,7 @@ commits, publishes or deletes; everything raises ``ValidationFailed`` (or ``Conf
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from sqlalchemy import select, update
@@ -32,6 +32,13 @@ MAX_AMOUNT = Decimal(1_000_000)  # both columns keep six digits before the point
 # digits this far past the column's scale are that noise, not what staff meant.
 _FLOAT_NOISE = Decimal("1e-12")
 
+CACHE_RATIOS: dict[str, tuple[Decimal, Decimal]] = {
+    Provider.ANTHROPIC: (Decimal("0.1"), Decimal("1.25")),
+    Provider.OPENAI: (Decimal("0.5"), Decimal(1)),
+}
+"""Each provider's published price of a cache read and a cache write, as multiples of its
+input price (OpenAI charges no write premium); any other provider: 1x both."""
+
 
 @dataclass(frozen=True, slots=True)
 class ModelDraft:
@@ -45,6 +52,11 @@ class ModelDraft:
     completion_price_per_1k: Decimal = Decimal(0)
     prompt_weight: Decimal = Decimal(1)
     completion_weight: Decimal = Decimal(1)
+    # None: the provider's published ratio to the prompt's (``CACHE_RATIOS``).
+    cache_read_weight: Decimal | None = None
+    cache_write_weight: Decimal | None = None
+    cache_read_price_per_1k: Decimal | None = None
+    cache_write_price_per_1k: Decimal | None = None
     enabled: bool = True
     is_default: bool = False
     fallback_model: str | None = None  # a model's name
@@ -61,6 +73,10 @@ class ModelPatch:
     completion_price_per_1k: Decimal | Unset = UNSET
     prompt_weight: Decimal | Unset = UNSET
     completion_weight: Decimal | Unset = UNSET
+    cache_read_weight: Decimal | Unset = UNSET
+    cache_write_weight: Decimal | Unset = UNSET
+    cache_read_price_per_1k: Decimal | Unset = UNSET
+    cache_write_price_per_1k: Decimal | Unset = UNSET
     enabled: bool | Unset = UNSET
     is_default: bool | Unset = UNSET
     fallback_model: str | Unset | None = UNSET
@@ -88,6 +104,37 @@ def checked_amount(value: Decimal, field: str, places: int) -> Decimal:
             f"{field} takes at most {places} decimal places.", field=field, places=places
         )
     return exact
+
+
+AMOUNTS = (
+    ("prompt_price_per_1k", PRICE_PLACES, "promptPricePer1k"),
+    ("completion_price_per_1k", PRICE_PLACES, "completionPricePer1k"),
+    ("prompt_weight", WEIGHT_PLACES, "promptWeight"),
+    ("completion_weight", WEIGHT_PLACES, "completionWeight"),
+    ("cache_read_price_per_1k", PRICE_PLACES, "cacheReadPricePer1k"),
+    ("cache_write_price_per_1k", PRICE_PLACES, "cacheWritePricePer1k"),
+    ("cache_read_weight", WEIGHT_PLACES, "cacheReadWeight"),
+    ("cache_write_weight", WEIGHT_PLACES, "cacheWriteWeight"),
+)
+"""A model's prices and weights: (column, decimal places, GraphQL name)."""
+
+
+def amounts_of(draft: ModelDraft) -> dict[str, Decimal]:
+    """A new model's prices and weights, checked; a cache price or weight left out is the
+    prompt's at the provider's published ratio (``CACHE_RATIOS``), rounded up to the
+    column's places so a cached token never costs less than published."""
+    read, write = CACHE_RATIOS.get(draft.provider, (Decimal(1), Decimal(1)))
+    values: dict[str, Decimal] = {}
+    for column, places, graphql_name in AMOUNTS:
+        given: Decimal | None = getattr(draft, column)
+        if given is None:
+            prompt = values["prompt_weight" if "weight" in column else "prompt_price_per_1k"]
+            ratio = read if column.startswith("cache_read") else write
+            step = Decimal(1).scaleb(-places)
+            values[column] = (prompt * ratio).quantize(step, rounding=ROUND_CEILING)
+        else:
+            values[column] = checked_amount(given, graphql_name, places)
+    return values
 
 
 MAX_TOKENS_COLUMN = 2**31 - 1
@@ -169,6 +216,10 @@ async def snapshot(session: AsyncSession, model: Model) -> dict[str, Any]:
         "completion_price_per_1k": str(model.completion_price_per_1k),
         "prompt_weight": str(model.prompt_weight),
         "completion_weight": str(model.completion_weight),
+        "cache_read_price_per_1k": str(model.cache_read_price_per_1k),
+        "cache_write_price_per_1k": str(model.cache_write_price_per_1k),
+        "cache_read_weight": str(model.cache_read_weight),
+        "cache_write_weight": str(model.cache_write_weight),
         "enabled": model.enabled,
         "is_default": model.is_default,
         "fallback_model": fallback,

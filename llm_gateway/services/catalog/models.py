@@ -24,12 +24,12 @@ from llm_gateway.db.models import Agent, Dialog, Model
 from llm_gateway.errors import Conflict, ValidationFailed
 from llm_gateway.services.catalog import listing as catalog
 from llm_gateway.services.catalog.model_checks import (
+    AMOUNTS,
     MAX_NAME_LENGTH,
     MAX_UPSTREAM_LENGTH,
-    PRICE_PLACES,
-    WEIGHT_PLACES,
     ModelDraft,
     ModelPatch,
+    amounts_of,
     changed,
     check_limits,
     checked_amount,
@@ -53,6 +53,7 @@ __all__ = [
     "ModelDraft",
     "ModelPatch",
     "Reloaded",
+    "amounts_of",
     "changed",
     "create_model",
     "delete_model",
@@ -97,16 +98,7 @@ async def create_model(
         upstream_model=checked_text(draft.upstream_model, "upstreamModel", MAX_UPSTREAM_LENGTH),
         context_window=draft.context_window,
         max_output_tokens=draft.max_output_tokens,
-        prompt_price_per_1k=checked_amount(
-            draft.prompt_price_per_1k, "promptPricePer1k", PRICE_PLACES
-        ),
-        completion_price_per_1k=checked_amount(
-            draft.completion_price_per_1k, "completionPricePer1k", PRICE_PLACES
-        ),
-        prompt_weight=checked_amount(draft.prompt_weight, "promptWeight", WEIGHT_PLACES),
-        completion_weight=checked_amount(
-            draft.completion_weight, "completionWeight", WEIGHT_PLACES
-        ),
+        **amounts_of(draft),
         enabled=draft.enabled,
         is_default=False,
     )
@@ -141,12 +133,7 @@ async def update_model(
         model.context_window = patch.context_window
     if not isinstance(patch.max_output_tokens, Unset):
         model.max_output_tokens = patch.max_output_tokens
-    for field, places, graphql_name in (
-        ("prompt_price_per_1k", PRICE_PLACES, "promptPricePer1k"),
-        ("completion_price_per_1k", PRICE_PLACES, "completionPricePer1k"),
-        ("prompt_weight", WEIGHT_PLACES, "promptWeight"),
-        ("completion_weight", WEIGHT_PLACES, "completionWeight"),
-    ):
+    for field, places, graphql_name in AMOUNTS:
         value = getattr(patch, field)
         if not isinstance(value, Unset):
             setattr(model, field, checked_amount(value, graphql_name, places))

@@ -19,6 +19,8 @@ from llm_gateway.db.models import Dialog, Message, Model
 from llm_gateway.errors import NotFound, ValidationFailed
 from llm_gateway.services.catalog import listing as catalog
 from llm_gateway.services.catalog.params import GenerationParams, validate_params
+from llm_gateway.services.chat import branches
+from llm_gateway.services.chat.search.engines import dialogs_mentioning
 from llm_gateway.services.plumbing.pagination import (
     Page,
     check_page_size,
@@ -187,7 +189,8 @@ async def list_dialogs(
     search: str | None,
     max_page_size: int,
 ) -> Page[Dialog]:
-    """The owner's live dialogs, most recent activity first."""
+    """The owner's live dialogs, most recent activity first; ``search`` matches the title
+    (a substring, any case) or the content of a message (words, in any form)."""
     size = check_page_size(first, max_page_size)
     query: Select[Dialog] = select(Dialog).where(
         Dialog.user_id == owner_id, Dialog.deleted_at.is_(None)
@@ -198,7 +201,10 @@ async def list_dialogs(
                 f"search must be at most {MAX_SEARCH_LENGTH} characters.", field="search"
             )
         pattern = f"%{_escape_like(search.strip().lower())}%"
-        query = query.where(func.lower(Dialog.title).like(pattern, escape="\\"))
+        found = func.lower(Dialog.title).like(pattern, escape="\\")
+        # Or a message of the dialog matches it as searchMessages would (word forms).
+        mentioning = await dialogs_mentioning(session, owner_id, search)
+        query = query.where(found if mentioning is None else or_(found, Dialog.id.in_(mentioning)))
     if after is not None:
         at, last_id = _decode_time_id(after)
         query = query.where(
@@ -225,20 +231,17 @@ async def list_messages(
     after: str | None,
     max_page_size: int,
 ) -> Page[Message]:
-    """A dialog's messages in the order they were written, oldest first."""
+    """The dialog's active branch, root first (README: branches).
+
+    Other branches are reached through ``Message.siblingIds`` and ``switchBranch``.
+    """
     size = check_page_size(first, max_page_size)
-    await get_dialog(session, owner_id, dialog_id)
-    query = select(Message).where(Message.dialog_id == dialog_id)
-    if after is not None:
-        at, last_id = _decode_time_id(after)
-        query = query.where(
-            or_(
-                Message.created_at > at,
-                and_(Message.created_at == at, Message.id > last_id),
-            )
-        )
-    query = query.order_by(Message.created_at, Message.id).limit(size + 1)
-    rows = (await session.scalars(query)).all()
+    dialog = await get_dialog(session, owner_id, dialog_id)
+    leaf = await branches.current_leaf(session, dialog)
+    if leaf is None:
+        return make_page([], size, _message_cursor, after=after is not None)
+    cursor = _decode_time_id(after) if after is not None else None
+    rows = await branches.path_to(session, dialog.id, leaf, after=cursor, limit=size + 1)
     return make_page(rows, size, _message_cursor, after=after is not None)
 
 

@@ -28,6 +28,8 @@ _PLAIN = (
     "ttft_ms",
     "total_ms",
 )
+_LATER = ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+"""Columns an older instance's payload may lack: read as null then."""
 
 
 def message_payload(row: Message) -> dict[str, Any]:
@@ -39,7 +41,7 @@ def message_payload(row: Message) -> dict[str, Any]:
         "cost_usd": str(row.cost_usd) if row.cost_usd is not None else None,
         "created_at": row.created_at.isoformat(),
         "completed_at": row.completed_at.isoformat() if row.completed_at else None,
-        **{name: getattr(row, name) for name in _PLAIN},
+        **{name: getattr(row, name) for name in (*_PLAIN, *_LATER)},
     }
 
 
@@ -60,6 +62,7 @@ def message_of(payload: Any) -> Message | None:
                 else None
             ),
             **{name: payload[name] for name in _PLAIN},
+            **{name: payload.get(name) for name in _LATER},
         )
     except (KeyError, TypeError, ValueError, ArithmeticError):
         return None

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.models import Message
@@ -14,6 +13,7 @@ from llm_gateway.enums import MessageStatus, Role
 from llm_gateway.errors import ValidationFailed
 from llm_gateway.providers.base import ChatMessage
 from llm_gateway.providers.tokens import count_messages
+from llm_gateway.services.chat import branches
 
 # Assistant answers worth showing the model again: what the user saw, even if cut short.
 CONTEXT_STATUSES = (MessageStatus.COMPLETE, MessageStatus.CANCELLED, MessageStatus.INTERRUPTED)
@@ -27,41 +27,25 @@ class FittedContext:
     history_dropped: int
 
 
-def conversation(rows: Sequence[Message]) -> list[Message]:
-    """The dialog as a line: each user message followed by its newest usable answer.
-
-    ``regenerate`` leaves older answers in place as siblings; only the newest one of each
-    user message is part of the conversation from then on.
-    """
-    newest_answer: dict[uuid.UUID, Message] = {}
-    for row in rows:
-        if (
-            row.role == Role.ASSISTANT
-            and row.parent_id is not None
-            and row.status in CONTEXT_STATUSES
-            and row.content
-        ):
-            newest_answer[row.parent_id] = row  # rows are oldest first
-    line: list[Message] = []
-    for row in rows:
-        if row.role == Role.USER:
-            line.append(row)
-            if row.id in newest_answer:
-                line.append(newest_answer[row.id])
-    return line
+def usable(row: Message) -> bool:
+    """Whether a message of the branch goes into the context: every question, and the
+    answers the user saw (even if cut short); failed or empty answers do not."""
+    if row.role == Role.USER:
+        return True
+    return row.status in CONTEXT_STATUSES and bool(row.content)
 
 
 async def history_before(
-    session: AsyncSession, dialog_id: uuid.UUID, before: Message | None
+    session: AsyncSession, dialog_id: uuid.UUID, tip: uuid.UUID | None
 ) -> list[Message]:
-    """The conversation of a dialog, up to (not including) ``before`` if given."""
-    query = select(Message).where(Message.dialog_id == dialog_id)
-    rows = (await session.scalars(query.order_by(Message.created_at, Message.id))).all()
-    line = conversation(rows)
-    if before is not None:
-        cut = next((i for i, row in enumerate(line) if row.id == before.id), len(line))
-        line = line[:cut]
-    return line
+    """The branch a new question follows: ``tip`` and its ancestors that are usable.
+
+    ``tip`` is the new question's parent (None: the question starts the dialog). Only
+    that branch is sent; sibling answers and edited-away questions are not.
+    """
+    if tip is None:
+        return []
+    return [row for row in await branches.path_to(session, dialog_id, tip) if usable(row)]
 
 
 def fit_context(

@@ -28,7 +28,7 @@ from llm_gateway.errors import (
     ValidationFailed,
 )
 from llm_gateway.providers.base import ProviderRequest
-from llm_gateway.services.chat import dialogs
+from llm_gateway.services.chat import branches, dialogs
 from llm_gateway.services.chat.content import check_content, make_title
 from llm_gateway.services.chat.planning import (
     GenerationJob,
@@ -57,20 +57,19 @@ class SendResult:
     """Set when the hold was refused: the messages are saved, the answer failed."""
 
 
-async def _start_answer(
+async def start_answer(
     session: AsyncSession,
     *,
     dialog: Dialog,
     user_message: Message,
     plan: Plan,
-    history_owner: Message | None,
     policy: MoneyPolicy,
     instance_id: str,
     now: dt.datetime,
 ) -> tuple[Message, GenerationJob | None, GatewayError | None]:
     model = plan.model
     cap = plan.params.max_tokens or model.max_output_tokens
-    history = await history_before(session, dialog.id, history_owner)
+    history = await history_before(session, dialog.id, user_message.parent_id)
     fitted = fit_context(
         plan.system_prompt,
         history,
@@ -118,10 +117,12 @@ async def _start_answer(
         assistant.completed_at = now
         session.add(assistant)
         dialog.updated_at = now
+        dialog.active_leaf_id = assistant.id
         await session.flush()
         return assistant, None, refusal
     session.add(assistant)
     dialog.updated_at = now
+    dialog.active_leaf_id = assistant.id
     if hold.output_cap != cap:
         assistant.params = {**(assistant.params or {}), "maxTokens": hold.output_cap}
     request = ProviderRequest(
@@ -144,6 +145,67 @@ async def _start_answer(
     return assistant, job, None
 
 
+def check_idempotency_key(idempotency_key: str | None) -> None:
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
+        raise ValidationFailed(
+            "idempotencyKey must be 1 to 128 characters.", field="idempotencyKey"
+        )
+
+
+async def earlier_send(
+    session: AsyncSession, user_id: int, dialog_id: uuid.UUID, idempotency_key: str | None
+) -> SendResult | None:
+    """What a send or edit with this idempotency key already stored, if it did."""
+    if idempotency_key is None:
+        return None
+    earlier = await session.scalar(
+        select(Message).where(
+            Message.user_id == user_id, Message.idempotency_key == idempotency_key
+        )
+    )
+    return None if earlier is None else await _replay(session, earlier, dialog_id)
+
+
+async def store_question(
+    session: AsyncSession,
+    dialog: Dialog,
+    content: str,
+    *,
+    parent_id: uuid.UUID | None,
+    idempotency_key: str | None,
+    now: dt.datetime,
+) -> Message | SendResult:
+    """The user's message on the branch after ``parent_id``, or the replay of a send that
+    won a race for the same idempotency key."""
+    user_message = Message(
+        id=uuid.uuid4(),
+        dialog_id=dialog.id,
+        user_id=dialog.user_id,
+        role=Role.USER,
+        content=content,
+        status=MessageStatus.COMPLETE,
+        idempotency_key=idempotency_key,
+        parent_id=parent_id,
+        created_at=now,
+        completed_at=now,
+    )
+    if idempotency_key is None:
+        session.add(user_message)
+        return user_message
+    try:
+        # A concurrent send with the same key waits on the unique index and loses
+        # here; it then returns what the winner stored instead of a second answer.
+        async with session.begin_nested():
+            session.add(user_message)
+            await session.flush()
+    except IntegrityError:
+        replay = await earlier_send(session, dialog.user_id, dialog.id, idempotency_key)
+        if replay is None:
+            raise
+        return replay
+    return user_message
+
+
 async def send_message(
     session: AsyncSession,
     user_id: int,
@@ -156,64 +218,37 @@ async def send_message(
     policy: MoneyPolicy,
     instance_id: str,
 ) -> SendResult:
+    """The question goes at the end of the active branch; its answer becomes the leaf."""
     check_content(content, max_content)
-    if idempotency_key is not None:
-        if not 1 <= len(idempotency_key) <= 128:
-            raise ValidationFailed(
-                "idempotencyKey must be 1 to 128 characters.", field="idempotencyKey"
-            )
-        earlier = await session.scalar(
-            select(Message).where(
-                Message.user_id == user_id, Message.idempotency_key == idempotency_key
-            )
-        )
-        if earlier is not None:
-            return await _replay(session, earlier, dialog_id)
+    check_idempotency_key(idempotency_key)
+    replay = await earlier_send(session, user_id, dialog_id, idempotency_key)
+    if replay is not None:
+        return replay
     dialog = await dialogs.get_dialog(session, user_id, dialog_id)
     plan = await plan_for(session, dialog, overrides)
     now = utcnow()
-    user_message = Message(
-        id=uuid.uuid4(),
-        dialog_id=dialog.id,
-        user_id=user_id,
-        role=Role.USER,
-        content=content,
-        status=MessageStatus.COMPLETE,
+    stored = await store_question(
+        session,
+        dialog,
+        content,
+        parent_id=await branches.current_leaf(session, dialog),
         idempotency_key=idempotency_key,
-        created_at=now,
-        completed_at=now,
+        now=now,
     )
-    if idempotency_key is None:
-        session.add(user_message)
-    else:
-        try:
-            # A concurrent send with the same key waits on the unique index and loses
-            # here; it then returns what the winner stored instead of a second answer.
-            async with session.begin_nested():
-                session.add(user_message)
-                await session.flush()
-        except IntegrityError:
-            earlier = await session.scalar(
-                select(Message).where(
-                    Message.user_id == user_id, Message.idempotency_key == idempotency_key
-                )
-            )
-            if earlier is None:
-                raise
-            return await _replay(session, earlier, dialog_id)
+    if isinstance(stored, SendResult):
+        return stored
     if dialog.title is None:
         dialog.title = make_title(content) or None
-    assistant, job, refusal = await _start_answer(
+    assistant, job, refusal = await start_answer(
         session,
         dialog=dialog,
-        user_message=user_message,
+        user_message=stored,
         plan=plan,
-        history_owner=None,
         policy=policy,
         instance_id=instance_id,
         now=now,
     )
-    return SendResult(user_message, assistant, job, refusal=refusal)
+    return SendResult(stored, assistant, job, refusal=refusal)
 
 
 async def _replay(session: AsyncSession, earlier: Message, dialog_id: uuid.UUID) -> SendResult:
@@ -248,35 +283,3 @@ async def owned_message(session: AsyncSession, user_id: int, message_id: uuid.UU
     if row is None:
         raise NotFound("Message not found.", id=str(message_id))
     return row
-
-
-async def regenerate(
-    session: AsyncSession,
-    user_id: int,
-    message_id: uuid.UUID,
-    *,
-    overrides: Overrides,
-    policy: MoneyPolicy,
-    instance_id: str,
-) -> SendResult:
-    """A new answer to the same user message; the old answers stay as siblings."""
-    message = await owned_message(session, user_id, message_id)
-    if message.role == Role.ASSISTANT:
-        if message.parent_id is None:
-            raise ValidationFailed("This answer has no question to regenerate.", field="messageId")
-        message = await owned_message(session, user_id, message.parent_id)
-    if message.role != Role.USER:
-        raise ValidationFailed("Only answers to user messages can be regenerated.")
-    dialog = await dialogs.get_dialog(session, user_id, message.dialog_id)
-    plan = await plan_for(session, dialog, overrides)
-    assistant, job, refusal = await _start_answer(
-        session,
-        dialog=dialog,
-        user_message=message,
-        plan=plan,
-        history_owner=message,
-        policy=policy,
-        instance_id=instance_id,
-        now=utcnow(),
-    )
-    return SendResult(message, assistant, job, refusal=refusal)

@@ -98,7 +98,7 @@ async def delete_message(
     Refused (CONFLICT) while the message, or an answer to it, is still being generated:
     the generation would finish against a missing row. The row lock taken here is the one
     a generation's finish takes, so a finish cannot slip in between the check and the
-    delete. Answers to the deleted message keep their place, with no parent.
+    delete. Replies to the deleted message move up to its parent (README: branches).
     """
     message = await get_message(session, dialog_id, message_id, lock=True)
     if message.status == MessageStatus.STREAMING:
@@ -119,11 +119,18 @@ async def delete_message(
             id=str(message_id),
         )
     before = _summary(message)
-    # The foreign key does this too; said here so it does not depend on SQLite's pragma.
+    # Its replies move up to its parent, so the branch stays whole without it; if it
+    # was the dialog's active leaf, its parent is (None: the newest message is).
     await session.execute(
         update(Message)
         .where(Message.parent_id == message.id)
-        .values(parent_id=None)
+        .values(parent_id=message.parent_id)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Dialog)
+        .where(Dialog.id == message.dialog_id, Dialog.active_leaf_id == message.id)
+        .values(active_leaf_id=message.parent_id, updated_at=Dialog.updated_at)
         .execution_options(synchronize_session=False)
     )
     await session.delete(message)

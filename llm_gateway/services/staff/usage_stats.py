@@ -7,7 +7,8 @@ created in the range; its tokens count whatever its outcome, its charge and cost
 the ledger took; an error is one whose status is ``failed``. Latency percentiles are over
 ``total_ms`` of ``complete`` ones and use linear interpolation between the closest ranks
 (``percentile_cont``): SQL computes them on PostgreSQL, Python does on SQLite, with the
-same formula, so both agree.
+same formula, so both agree. What the prompt cache saved is ``usage_records``' per-record
+saving summed (balance tokens rounded to the nearest whole one at the end).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -58,6 +59,12 @@ class UsageRow:
     charged_tokens: int
     cost_usd: Decimal
     errors: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cache_saved_tokens: int
+    """Balance tokens the prompt cache saved (negative while writes outweigh reads)."""
+    cache_saved_usd: Decimal
     latency_p50_ms: float | None
     latency_p95_ms: float | None
 
@@ -95,6 +102,11 @@ class _Sums:
     charged_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     errors: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cache_saved_tokens: Decimal = Decimal(0)
+    cache_saved_usd: Decimal = Decimal(0)
 
     def add(self, other: _Sums) -> None:
         self.requests += other.requests
@@ -103,6 +115,11 @@ class _Sums:
         self.charged_tokens += other.charged_tokens
         self.cost_usd += other.cost_usd
         self.errors += other.errors
+        self.cache_read_tokens += other.cache_read_tokens
+        self.cache_write_tokens += other.cache_write_tokens
+        self.reasoning_tokens += other.reasoning_tokens
+        self.cache_saved_tokens += other.cache_saved_tokens
+        self.cache_saved_usd += other.cache_saved_usd
 
     def row(self, key: str, p50: float | None, p95: float | None) -> UsageRow:
         return UsageRow(
@@ -113,6 +130,15 @@ class _Sums:
             charged_tokens=self.charged_tokens,
             cost_usd=self.cost_usd.quantize(USD_PLACES),
             errors=self.errors,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            cache_saved_tokens=int(self.cache_saved_tokens.to_integral_value(ROUND_HALF_UP)),
+            cache_saved_usd=(
+                self.cache_saved_usd.quantize(USD_PLACES, ROUND_HALF_UP)
+                if self.cache_saved_usd
+                else Decimal(0)  # "0", not "0E-8"
+            ),
             latency_p50_ms=p50,
             latency_p95_ms=p95,
         )
@@ -126,6 +152,12 @@ def _sums_of(row: Any) -> _Sums:
         charged_tokens=int(row.charged_tokens),
         cost_usd=Decimal(row.cost_usd),
         errors=int(row.errors),
+        cache_read_tokens=int(row.cache_read_tokens),
+        cache_write_tokens=int(row.cache_write_tokens),
+        reasoning_tokens=int(row.reasoning_tokens),
+        # SQLite sums NUMERIC as binary floats: their text is what the sum meant.
+        cache_saved_tokens=Decimal(str(row.cache_saved_tokens)),
+        cache_saved_usd=Decimal(str(row.cache_saved_usd)),
     )
 
 
@@ -160,6 +192,16 @@ async def usage_stats(
         func.coalesce(func.sum(rows.charged_tokens), 0).label("charged_tokens"),
         func.coalesce(func.sum(rows.cost_usd), 0).label("cost_usd"),
         func.coalesce(func.sum(case((failed, 1), else_=0)), 0).label("errors"),
+        *(
+            func.coalesce(func.sum(getattr(rows, name)), 0).label(name)
+            for name in (
+                "cache_read_tokens",
+                "cache_write_tokens",
+                "reasoning_tokens",
+                "cache_saved_tokens",
+                "cache_saved_usd",
+            )
+        ),
     )
     query = select(key.label("key"), *sums)
     if dialect == "postgresql":

@@ -14,10 +14,9 @@ from llm_gateway.db.models import ApiRequest
 from llm_gateway.enums import MessageStatus
 from llm_gateway.errors import Conflict, NotFound
 from llm_gateway.observability.metrics import GatewayMetrics
-from llm_gateway.providers.tokens import count_text
 from llm_gateway.services.chat.completions.records import Result, ToolCallResult
 from llm_gateway.services.chat.generation.answer_counts import answer_record, count_after_commit
-from llm_gateway.services.chat.generation.outcomes import Outcome
+from llm_gateway.services.chat.generation.outcomes import Outcome, usage_of
 from llm_gateway.services.chat.planning import GenerationJob
 from llm_gateway.services.money import holds
 from llm_gateway.services.money.holds import Settlement
@@ -49,14 +48,9 @@ async def finish(
     if row.status != MessageStatus.STREAMING:  # ended already (the sweeper got there first)
         return _stored(row, created)
     now = utcnow()
-    produced = bool(outcome.text) or bool(tool_calls) or outcome.completion_tokens is not None
-    prompt_tokens = (
-        outcome.prompt_tokens if outcome.prompt_tokens is not None else job.prompt_tokens
-    )
-    completion_tokens = outcome.completion_tokens
-    if completion_tokens is None:
-        written = outcome.text + "".join(call.name + call.arguments for call in tool_calls)
-        completion_tokens = count_text(written, outcome.provider) if written else 0
+    produced = bool(outcome.text) or bool(tool_calls) or outcome.usage is not None
+    written = outcome.text + "".join(call.name + call.arguments for call in tool_calls)
+    usage = usage_of(outcome, job.prompt_tokens, written)
     settlement: Settlement | None = None
     if produced:
         try:
@@ -64,8 +58,7 @@ async def finish(
                 session,
                 job.reservation_id,
                 outcome.pricing,
-                prompt_tokens,
-                completion_tokens,
+                usage,
                 now=now,
             )
         except Conflict:
@@ -75,7 +68,7 @@ async def finish(
     count_after_commit(
         session,
         metrics,
-        answer_record("api", outcome, settlement, prompt_tokens, completion_tokens),
+        answer_record("api", outcome, settlement, usage),
     )
     charged = settlement.charged if settlement else 0
     result = Result(
@@ -86,16 +79,21 @@ async def finish(
         text=outcome.text,
         tool_calls=tool_calls,
         finish_reason=finish_reason,
-        prompt_tokens=prompt_tokens if produced else 0,
-        completion_tokens=completion_tokens if produced else 0,
+        prompt_tokens=usage.prompt_tokens if produced else 0,
+        completion_tokens=usage.completion_tokens if produced else 0,
+        cache_read_tokens=usage.cache_read_tokens if produced else 0,
+        reasoning_tokens=(usage.reasoning_tokens or 0) if produced else 0,
         charged_tokens=charged,
         error_code=outcome.error_code,
         error_message=outcome.error_message,
     )
     row.status = outcome.status
     row.model_name = outcome.model_name
-    row.prompt_tokens = prompt_tokens
-    row.completion_tokens = completion_tokens if produced else 0
+    row.prompt_tokens = usage.prompt_tokens
+    row.completion_tokens = usage.completion_tokens if produced else 0
+    row.cache_read_tokens = usage.cache_read_tokens if produced else None
+    row.cache_write_tokens = usage.cache_write_tokens if produced else None
+    row.reasoning_tokens = usage.reasoning_tokens if produced else None
     row.charged_tokens = charged
     row.cost_usd = settlement.cost_usd if settlement else Decimal(0)
     row.error_code = outcome.error_code
@@ -121,6 +119,8 @@ def _stored(row: ApiRequest, created: int) -> Result:
         status=row.status,
         prompt_tokens=row.prompt_tokens or 0,
         completion_tokens=row.completion_tokens or 0,
+        cache_read_tokens=row.cache_read_tokens or 0,
+        reasoning_tokens=row.reasoning_tokens or 0,
         charged_tokens=row.charged_tokens or 0,
         error_code=row.error_code,
         error_message=row.error_message,

@@ -40,6 +40,10 @@ class Result:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cache_read_tokens: int = 0
+    """Of ``prompt_tokens``, read from the provider's cache (OpenAI's ``cached_tokens``)."""
+    reasoning_tokens: int = 0
+    """Of ``completion_tokens``, spent reasoning."""
     charged_tokens: int = 0
     error_code: str | None = None
     error_message: str | None = None

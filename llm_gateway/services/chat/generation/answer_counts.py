@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.engine import after_commit
 from llm_gateway.observability.metrics import AnswerRecord, GatewayMetrics
+from llm_gateway.providers.base import Usage
 from llm_gateway.services.money.holds import Settlement
 
 if TYPE_CHECKING:
@@ -24,8 +25,7 @@ def answer_record(
     source: str,
     outcome: Outcome,
     settlement: Settlement | None,
-    prompt_tokens: int,
-    completion_tokens: int,
+    usage: Usage,
 ) -> AnswerRecord:
     """How an answer ended: settled (its usage row's amounts) or not charged."""
     return AnswerRecord(
@@ -35,8 +35,11 @@ def answer_record(
         status=outcome.status,
         charged_tokens=settlement.charged if settlement else 0,
         cost_usd=settlement.cost_usd if settlement else Decimal(0),
-        input_tokens=prompt_tokens if settlement else None,
-        output_tokens=completion_tokens if settlement else None,
+        input_tokens=usage.prompt_tokens if settlement else None,
+        output_tokens=usage.completion_tokens if settlement else None,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens or 0,
         ttft_ms=outcome.ttft_ms,
         total_ms=outcome.total_ms,
     )

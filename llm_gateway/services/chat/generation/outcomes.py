@@ -23,6 +23,7 @@ from llm_gateway.errors import (
     NotFound,
 )
 from llm_gateway.observability.metrics import AnswerRecord, GatewayMetrics
+from llm_gateway.providers.base import Usage
 from llm_gateway.providers.tokens import count_text
 from llm_gateway.services.chat.completions import records as api_records
 from llm_gateway.services.chat.generation.answer_counts import answer_record, count_after_commit
@@ -42,12 +43,20 @@ class Outcome:
     model_name: str
     provider: str
     pricing: Pricing
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    usage: Usage | None = None
+    """As the provider reported it (every kind of token), None when it did not."""
     error_code: str | None = None
     error_message: str | None = None
     ttft_ms: int | None = None
     total_ms: int | None = None
+
+
+def usage_of(outcome: Outcome, prompt_tokens: int, written: str) -> Usage:
+    """The usage to settle: the provider's report, else the prompt as estimated before the
+    call and what was ``written``, counted (nothing is known of the cache then)."""
+    if outcome.usage is not None:
+        return outcome.usage
+    return Usage(prompt_tokens, count_text(written, outcome.provider) if written else 0)
 
 
 async def finish(
@@ -59,34 +68,26 @@ async def finish(
     produced (a failure before the first token). Idempotent: a message that already left
     ``streaming`` is returned unchanged (and is not counted in ``metrics`` again).
     """
+    # FOR NO KEY UPDATE: a question sent meanwhile on this answer's branch holds a key
+    # share on it (its parent_id), then waits for the balance this finish is about to lock.
     message = await session.scalar(
-        select(Message).where(Message.id == job.message_id).with_for_update()
+        select(Message).where(Message.id == job.message_id).with_for_update(key_share=True)
     )
     if message is None:
         raise NotFound("Message not found.", id=str(job.message_id))
     if message.status != MessageStatus.STREAMING:
         return message
     now = utcnow()
-    produced = bool(outcome.text) or outcome.completion_tokens is not None
+    produced = bool(outcome.text) or outcome.usage is not None
     settlement: Settlement | None = None
-    prompt_tokens = (
-        outcome.prompt_tokens if outcome.prompt_tokens is not None else job.prompt_tokens
-    )
-    completion_tokens = (
-        outcome.completion_tokens
-        if outcome.completion_tokens is not None
-        else count_text(outcome.text, outcome.provider)
-        if outcome.text
-        else 0
-    )
+    usage = usage_of(outcome, job.prompt_tokens, outcome.text)
     if produced:
         try:
             settlement = await holds.settle(
                 session,
                 job.reservation_id,
                 outcome.pricing,
-                prompt_tokens,
-                completion_tokens,
+                usage,
                 message_id=job.message_id,
                 dialog_id=job.dialog_id,
                 now=now,
@@ -99,13 +100,16 @@ async def finish(
     count_after_commit(
         session,
         metrics,
-        answer_record("chat", outcome, settlement, prompt_tokens, completion_tokens),
+        answer_record("chat", outcome, settlement, usage),
     )
     message.status = outcome.status
     message.content = outcome.text
     message.model_name = outcome.model_name
-    message.prompt_tokens = prompt_tokens if produced else message.prompt_tokens
-    message.completion_tokens = completion_tokens if produced else 0
+    message.prompt_tokens = usage.prompt_tokens if produced else message.prompt_tokens
+    message.completion_tokens = usage.completion_tokens if produced else 0
+    message.cache_read_tokens = usage.cache_read_tokens if produced else None
+    message.cache_write_tokens = usage.cache_write_tokens if produced else None
+    message.reasoning_tokens = usage.reasoning_tokens if produced else None
     message.charged_tokens = settlement.charged if settlement else 0
     message.cost_usd = settlement.cost_usd if settlement else None
     message.error_code = outcome.error_code
@@ -170,7 +174,9 @@ async def recover_orphan(
         )
     ).one()
     message = (
-        await session.scalar(select(Message).where(Message.id == message_id).with_for_update())
+        await session.scalar(
+            select(Message).where(Message.id == message_id).with_for_update(key_share=True)
+        )
         if message_id is not None
         else None
     )

@@ -7,8 +7,7 @@ import contextlib
 from collections.abc import Iterator
 
 from llm_gateway.observability.tracing import GenerationRecord, GenerationSpans
-from llm_gateway.providers.tokens import count_text
-from llm_gateway.services.chat.generation.outcomes import Outcome
+from llm_gateway.services.chat.generation.outcomes import Outcome, usage_of
 from llm_gateway.services.chat.generation.upstream import Running
 
 
@@ -29,14 +28,13 @@ def traced(spans: GenerationSpans, running: Running) -> Iterator[GenerationRecor
 def record_outcome(record: GenerationRecord, running: Running, outcome: Outcome) -> None:
     """The end as the span reports it: tokens counted as the settlement counts them, and
     the provider's finish reason, else how the gateway ended it (cancelled, failed, ...)."""
+    usage = usage_of(outcome, running.job.prompt_tokens, outcome.text)
     record.ended(
         response_model=outcome.model_name,
         provider=outcome.provider,
-        input_tokens=outcome.prompt_tokens
-        if outcome.prompt_tokens is not None
-        else running.job.prompt_tokens,
-        output_tokens=outcome.completion_tokens
-        if outcome.completion_tokens is not None
-        else count_text(outcome.text, outcome.provider),
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
         finish_reason=running.finish_reason or outcome.status,
+        cache_read_tokens=usage.cache_read_tokens if outcome.usage is not None else None,
+        cache_write_tokens=usage.cache_write_tokens if outcome.usage is not None else None,
     )

@@ -188,8 +188,7 @@ class Upstream:
                     model_name=target.model_name,
                     provider=target.provider,
                     pricing=target.pricing,
-                    prompt_tokens=usage.prompt_tokens if usage else None,
-                    completion_tokens=usage.completion_tokens if usage else None,
+                    usage=usage,
                     ttft_ms=timing.get("ttft"),
                     total_ms=ms_since(started),
                 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llm_gateway.db.models import Model
@@ -19,6 +19,12 @@ from llm_gateway.errors import ValidationFailed
 from llm_gateway.services.catalog.params import GenerationParams, validate_params
 from llm_gateway.services.chat.content import check_content, make_title
 from llm_gateway.services.chat.dialogs import MAX_TITLE_LENGTH
+from llm_gateway.services.chat.transfer.message_links import (
+    Link,
+    active_leaf,
+    flat_parents,
+    tree_link,
+)
 
 MAX_MODEL_NAME_LENGTH = 100
 IMPORT_ROLES = (Role.USER, Role.ASSISTANT, Role.SYSTEM)
@@ -40,6 +46,9 @@ class MessageDraft:
     content: str
     model_name: str | None
     created_at: dt.datetime
+    key: str
+    """The message's ``id`` in a 3.0 payload; its position in an older one."""
+    parent_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,8 @@ class DialogDraft:
     created_at: dt.datetime
     updated_at: dt.datetime
     messages: list[MessageDraft]
+    active_key: str | None = None
+    """The active leaf's key (the newest message under the payload's active message)."""
 
 
 @dataclass(slots=True)
@@ -61,6 +72,8 @@ class DialogReader:
     default: Model
     max_content: int
     now: dt.datetime
+    tree: bool = False
+    """A 3.0 payload: messages carry ``id`` and ``parent_id``, the dialog its active one."""
     problems: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
 
@@ -154,6 +167,7 @@ class DialogReader:
         drafts: list[MessageDraft] = []
         system: str | None = None
         previous: dt.datetime | None = None
+        seen: dict[str, str | None] = {}  # each key read so far -> its parent's key
         for index, item in enumerate(raw):
             label = f"messages[{index}]"
             if not isinstance(item, dict):
@@ -168,8 +182,13 @@ class DialogReader:
             if not isinstance(content, str):
                 self.problems.append(f"{label}.content must be a string.")
                 continue
+            key, parent = (
+                (None, None) if role == Role.SYSTEM else self.link(item, label, index, seen)
+            )
             if not content.strip() and item.get("status") in UNFINISHED_STATUSES:
                 self.changes.append(f"{label} skipped: an unfinished answer with no text.")
+                if key is not None:  # its replies will hang off its parent instead
+                    seen[key] = parent
                 continue
             try:
                 check_content(content, self.max_content)
@@ -201,8 +220,28 @@ class DialogReader:
                 self.problems.append(
                     f"{label}.model_name must be at most {MAX_MODEL_NAME_LENGTH} characters."
                 )
-            drafts.append(MessageDraft(role, content, model_name, created_at))
+            if key is not None:
+                seen[key] = key  # a stored message: its replies hang off it
+                drafts.append(MessageDraft(role, content, model_name, created_at, key, parent))
+        if not self.tree:
+            links = flat_parents([(draft.key, draft.role) for draft in drafts])
+            drafts = [
+                replace(draft, parent_key=link.parent)
+                for draft, link in zip(drafts, links, strict=True)
+            ]
         return drafts, system
+
+    def link(
+        self, item: Mapping[str, Any], label: str, index: int, keys: Mapping[str, str | None]
+    ) -> tuple[str | None, str | None]:
+        """A message's key and its parent's: ``id`` and ``parent_id`` in a 3.0 payload,
+        its position otherwise."""
+        if not self.tree:
+            return f"#{index}", None
+        key, parent, problem = tree_link(item.get("id"), item.get("parent_id"), keys)
+        if problem is not None:
+            self.problems.append(f"{label}.{problem}")
+        return key, parent
 
     def dialog(self, raw: Any) -> DialogDraft | None:
         if not isinstance(raw, dict):
@@ -218,6 +257,7 @@ class DialogReader:
         model = self.model(raw)
         params = self.params(raw, model)
         messages, leading_system = self.messages(raw.get("messages"))
+        active = self.active(raw, messages)
         if leading_system is not None:
             if system_prompt is None:
                 system_prompt = leading_system
@@ -234,4 +274,15 @@ class DialogReader:
         updated_at = max(
             updated_at or (messages[-1].created_at if messages else created_at), created_at
         )
-        return DialogDraft(title, system_prompt, model, params, created_at, updated_at, messages)
+        return DialogDraft(
+            title, system_prompt, model, params, created_at, updated_at, messages, active
+        )
+
+    def active(self, raw: Mapping[str, Any], messages: list[MessageDraft]) -> str | None:
+        """The leaf to show: the newest message under the payload's active message (3.0),
+        or the end of the flat history."""
+        links = [Link(m.key, m.role, m.parent_key) for m in messages]
+        chosen = raw.get("active_message_id") if self.tree else None
+        if chosen is not None and not any(m.key == chosen for m in messages):
+            self.changes.append("active_message_id names no imported message; the newest is used.")
+        return active_leaf(links, chosen, tree=self.tree)

@@ -1,5 +1,8 @@
-"""Export of a user's own dialogs as JSON (format 2.0, in the spirit of the previous
-service's 1.0: the same top-level keys, ``model_name``, params under ``agent_config``)."""
+"""Export of a user's own dialogs as JSON (format 3.0, in the spirit of the previous
+service's 1.0: the same top-level keys, ``model_name``, params under ``agent_config``).
+
+3.0 added the message tree: each message's ``id`` and ``parent_id`` (an earlier message
+of the list, oldest first) and each dialog's ``active_message_id``."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from llm_gateway.db.models import Dialog, Message
 from llm_gateway.errors import NotFound, ValidationFailed
 from llm_gateway.services.catalog import listing as catalog
 
-FORMAT_VERSION = "2.0"
+FORMAT_VERSION = "3.0"
 MAX_EXPORT_DIALOGS = 500
 MAX_EXPORT_MESSAGES = 20_000
 MAX_EXPORT_CHARACTERS = 50_000_000
@@ -39,6 +42,8 @@ def _agent_config(dialog: Dialog) -> dict[str, Any] | None:
 
 def _export_message(row: Message) -> dict[str, Any]:
     return {
+        "id": str(row.id),
+        "parent_id": str(row.parent_id) if row.parent_id is not None else None,
         "role": row.role,
         "content": row.content,
         "status": row.status,
@@ -122,6 +127,7 @@ async def export_dialogs(
                 "agent_config": _agent_config(row),
                 "created_at": _iso(row.created_at),
                 "updated_at": _iso(row.updated_at),
+                "active_message_id": str(row.active_leaf_id) if row.active_leaf_id else None,
                 "messages": messages[row.id],
             }
             for row in rows

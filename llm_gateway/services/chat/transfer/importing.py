@@ -1,4 +1,4 @@
-"""Import of a user's own dialogs from JSON (format 1.0 or 2.0; export is in export.py).
+"""Import of a user's own dialogs from JSON (format 1.0, 2.0 or 3.0; export is in export.py).
 
 An import always creates new dialogs owned by the caller and never trusts a number
 that could stand for money: every imported message is stored as finished, with no
@@ -6,6 +6,8 @@ token counts, no charge and no cost, and no balance, hold or ledger row is touch
 Timestamps are kept (future ones are clamped to now); where they disagree with the
 order of the messages in the payload, the order wins. Each dialog is validated on its
 own: a broken one is reported by its index and left out, the others are imported.
+A 3.0 payload keeps the message tree (``id``, ``parent_id``, ``active_message_id``);
+an older one becomes a single branch, as the migration to the tree did.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import Dialog, Message
-from llm_gateway.enums import MessageStatus, Role
+from llm_gateway.enums import MessageStatus
 from llm_gateway.errors import ValidationFailed
 from llm_gateway.services.catalog import listing as catalog
 from llm_gateway.services.chat.transfer.dialog_reader import DialogDraft, DialogReader
 
-IMPORT_VERSIONS = ("1.0", "2.0")
+IMPORT_VERSIONS = ("1.0", "2.0", "3.0")
+TREE_VERSIONS = ("3.0",)
 """The previous service wrote 1.0; its import payloads carried no version at all."""
 
 MAX_IMPORT_DIALOGS = 200
@@ -41,8 +44,8 @@ class ImportReport:
     """One line per problem, each naming the dialog by its index in ``dialogs``."""
 
 
-def _dialogs_of(data: Any) -> list[Any]:
-    """The payload's dialogs, once its version, shape and size are acceptable."""
+def _dialogs_of(data: Any) -> tuple[str, list[Any]]:
+    """The payload's version and dialogs, once its version, shape and size are acceptable."""
     if not isinstance(data, dict):
         raise ValidationFailed("data must be a JSON object with a dialogs list.", field="data")
     size = len(json.dumps(data, ensure_ascii=False).encode())
@@ -79,7 +82,7 @@ def _dialogs_of(data: Any) -> list[Any]:
             field="data.dialogs",
             maximum=MAX_IMPORT_MESSAGES,
         )
-    return dialogs
+    return str(version), dialogs
 
 
 def _report_lines(index: int, problems: list[str], changes: list[str], imported: bool) -> list[str]:
@@ -107,25 +110,24 @@ def _store(session: AsyncSession, owner_id: int, draft: DialogDraft) -> Dialog:
         updated_at=draft.updated_at,
     )
     session.add(dialog)
-    question: uuid.UUID | None = None
+    ids = {item.key: uuid.uuid4() for item in draft.messages}
     for item in draft.messages:
         message = Message(
-            id=uuid.uuid4(),
+            id=ids[item.key],
             dialog_id=dialog.id,
             user_id=owner_id,
             role=item.role,
             content=item.content,
             status=MessageStatus.COMPLETE,
             model_name=item.model_name,
-            # An answer hangs off the question before it, as in the chat flow, so the
-            # imported history is part of the context of the next message.
-            parent_id=question if item.role == Role.ASSISTANT else None,
+            # The branch the reader worked out: the imported history is the context of
+            # the next message sent on it.
+            parent_id=ids[item.parent_key] if item.parent_key is not None else None,
             created_at=item.created_at,
             completed_at=item.created_at,
         )
         session.add(message)
-        if item.role == Role.USER:
-            question = message.id
+    dialog.active_leaf_id = ids[draft.active_key] if draft.active_key is not None else None
     return dialog
 
 
@@ -138,7 +140,7 @@ async def import_dialogs(
     Token counts, charges and costs in the payload are ignored: nothing imported was
     generated or paid for here.
     """
-    raw_dialogs = _dialogs_of(data)
+    version, raw_dialogs = _dialogs_of(data)
     models = {m.name: m for m in await catalog.list_models(session, include_disabled=False)}
     default = await catalog.default_model(session)
     now = utcnow()
@@ -146,7 +148,7 @@ async def import_dialogs(
     messages = 0
     errors: list[str] = []
     for index, raw in enumerate(raw_dialogs):
-        reader = DialogReader(models, default, max_content, now)
+        reader = DialogReader(models, default, max_content, now, tree=version in TREE_VERSIONS)
         draft = reader.dialog(raw)
         errors.extend(_report_lines(index, reader.problems, reader.changes, draft is not None))
         if draft is not None:

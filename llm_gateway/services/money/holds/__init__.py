@@ -8,7 +8,8 @@ keeps it alive or finds it abandoned.
 """
 
 from llm_gateway.services.money.holds.leases import expired_holds, renew_leases
-from llm_gateway.services.money.holds.reserve import USD_PLACES, Hold, KeyBudget, Pricing, reserve
+from llm_gateway.services.money.holds.pricing import USD_PLACES, Pricing
+from llm_gateway.services.money.holds.reserve import Hold, KeyBudget, reserve
 from llm_gateway.services.money.holds.settle import (
     Settlement,
     locked_reservation,

@@ -1,8 +1,9 @@
 """Taking a hold: reserve the prompt plus the output cap before a provider call (README: money).
 
 A hold is taken with one conditional ``UPDATE … WHERE balance - reserved >= :hold`` under
-the balance's row lock, so two sends can never overdraw. ``Pricing`` lives here because a
-hold is priced before anything else happens to it; settling reuses it.
+the balance's row lock, so two sends can never overdraw. ``Pricing`` (``pricing``) prices
+it: every prompt token at the dearest input weight, so caching never makes the charge
+exceed the hold.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ import datetime as dt
 import math
 import uuid
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.base import utcnow
-from llm_gateway.db.models import Balance, Model, Reservation, TokenTransaction
+from llm_gateway.db.models import Balance, Reservation, TokenTransaction
 from llm_gateway.enums import LedgerKind, ReservationState
 from llm_gateway.errors import InsufficientBalance, QuotaExceeded, ValidationFailed
 from llm_gateway.services.money.balances import (
@@ -27,41 +27,7 @@ from llm_gateway.services.money.balances import (
     windows_at,
     windows_of,
 )
-
-USD_PLACES = Decimal("0.00000001")
-
-
-@dataclass(frozen=True, slots=True)
-class Pricing:
-    """What one model charges: balance weights per token and USD prices per 1k tokens."""
-
-    model_name: str
-    prompt_weight: Decimal
-    completion_weight: Decimal
-    prompt_price_per_1k: Decimal
-    completion_price_per_1k: Decimal
-
-    @staticmethod
-    def of(model: Model) -> Pricing:
-        return Pricing(
-            model_name=model.name,
-            prompt_weight=Decimal(model.prompt_weight),
-            completion_weight=Decimal(model.completion_weight),
-            prompt_price_per_1k=Decimal(model.prompt_price_per_1k),
-            completion_price_per_1k=Decimal(model.completion_price_per_1k),
-        )
-
-    def charge(self, prompt_tokens: int, completion_tokens: int) -> int:
-        """Tokens taken from the balance: ``ceil(prompt·w_p + completion·w_c)``."""
-        exact = prompt_tokens * self.prompt_weight + completion_tokens * self.completion_weight
-        return math.ceil(exact)
-
-    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
-        cost = (
-            prompt_tokens * self.prompt_price_per_1k
-            + completion_tokens * self.completion_price_per_1k
-        ) / 1000
-        return cost.quantize(USD_PLACES, rounding=ROUND_HALF_UP)
+from llm_gateway.services.money.holds.pricing import Pricing
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +88,12 @@ async def reserve(
             room, binding = remaining, key_window
 
     cap = output_cap
-    amount = pricing.charge(prompt_tokens, cap)
+    amount = pricing.hold(prompt_tokens, cap)
     if amount > room:
         cap = _affordable_cap(pricing, prompt_tokens, output_cap, room)
         minimum = min(policy.min_output_tokens, output_cap)
         if cap < minimum:
-            needed = pricing.charge(prompt_tokens, minimum)
+            needed = pricing.hold(prompt_tokens, minimum)
             if binding is not None:
                 raise QuotaExceeded(
                     f"The {_label(binding.name)} limit of {binding.limit} tokens is reached.",
@@ -144,7 +110,7 @@ async def reserve(
                 needed=needed,
                 available=available,
             )
-        amount = pricing.charge(prompt_tokens, cap)
+        amount = pricing.hold(prompt_tokens, cap)
 
     held = await session.execute(
         update(Balance)
@@ -203,9 +169,9 @@ async def _key_window(
 
 def _affordable_cap(pricing: Pricing, prompt_tokens: int, output_cap: int, room: int) -> int:
     if pricing.completion_weight <= 0:
-        return output_cap if pricing.charge(prompt_tokens, 0) <= room else 0
-    spare = room - prompt_tokens * pricing.prompt_weight
+        return output_cap if pricing.hold(prompt_tokens, 0) <= room else 0
+    spare = room - prompt_tokens * pricing.hold_prompt_weight
     cap = min(output_cap, max(0, math.floor(spare / pricing.completion_weight)))
-    while cap > 0 and pricing.charge(prompt_tokens, cap) > room:  # ceil() of the sum
+    while cap > 0 and pricing.hold(prompt_tokens, cap) > room:  # ceil() of the sum
         cap -= 1
     return cap

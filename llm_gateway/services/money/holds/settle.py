@@ -18,7 +18,8 @@ from llm_gateway.db.base import utcnow
 from llm_gateway.db.models import Balance, Reservation, TokenTransaction
 from llm_gateway.enums import LedgerKind, ReservationState
 from llm_gateway.errors import Conflict, NotFound
-from llm_gateway.services.money.holds.reserve import Pricing
+from llm_gateway.providers.base import Usage
+from llm_gateway.services.money.holds.pricing import Pricing
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +47,14 @@ async def settle(
     session: AsyncSession,
     reservation_id: uuid.UUID,
     pricing: Pricing,
-    prompt_tokens: int,
-    completion_tokens: int,
+    usage: Usage,
     *,
     message_id: uuid.UUID | None = None,
     dialog_id: uuid.UUID | None = None,
     now: dt.datetime | None = None,
 ) -> Settlement:
-    """Charge the actual usage (at most the hold), release the rest, write one ledger row.
+    """Charge the actual usage (at most the hold), release the rest, write one ledger row
+    with every kind of token ``usage`` counts.
 
     Idempotent: settling a settled reservation returns the first settlement unchanged.
     """
@@ -80,10 +81,10 @@ async def settle(
         .execution_options(populate_existing=True)
     )
     assert account is not None
-    charge = pricing.charge(prompt_tokens, completion_tokens)
+    charge = pricing.charge(usage)
     charged = min(charge, reservation.amount)
     uncharged = charge - charged
-    cost = pricing.cost_usd(prompt_tokens, completion_tokens)
+    cost = pricing.cost_usd(usage)
     balance_after = account.balance - charged
     await session.execute(
         update(Balance)
@@ -108,8 +109,11 @@ async def settle(
             api_request_id=reservation.api_request_id,
             api_key_id=reservation.api_key_id,
             model_name=pricing.model_name,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
             uncharged_tokens=uncharged or None,
             cost_usd=cost,
             created_at=now,
