@@ -21,7 +21,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from llm_gateway.admin import Backend, build_admin
 from llm_gateway.api.routes import routes as api_routes
@@ -31,6 +30,8 @@ from llm_gateway.db.migrate import assert_at_head
 from llm_gateway.errors import GatewayError
 from llm_gateway.http.body_limit import BodyLimitMiddleware
 from llm_gateway.http.graphql_view import HardenedGraphQL
+from llm_gateway.http.http_subscriptions import SUBSCRIPTION_PROTOCOLS
+from llm_gateway.http.landing import routes as landing_routes
 from llm_gateway.http.legacy_rest import routes as rest_routes
 from llm_gateway.http.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
 from llm_gateway.lifespan import (
@@ -250,7 +251,7 @@ def create_app(settings: Settings) -> Starlette:
     graphql = GraphQLApp(
         build_schema(settings, tracer_provider),
         graphql_ide="graphiql",
-        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        subscription_protocols=SUBSCRIPTION_PROTOCOLS,
         allow_queries_via_get=False,
     )
     middleware = []
@@ -285,6 +286,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/readyz", readyz),
             *rest_routes,
             *api_routes,
+            *landing_routes,
             Mount("/admin", admin),
         ],
         middleware=middleware,

@@ -30,14 +30,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    if args.migrate:
+    if args.migrate or settings.is_sqlite:
+        # The embedded default creates and migrates its SQLite file on first start (and
+        # after an upgrade); PostgreSQL is migrated on purpose, by `migrate` or --migrate.
         _migrate(settings, args)
     else:
-        if settings.is_sqlite and not Path(settings.database.database or "").exists():
-            raise ConfigError(
-                f"no database at {settings.database.database}: run `llm-gateway migrate` "
-                "(or `llm-gateway serve --migrate`) first"
-            )
         asyncio.run(_check_database(settings))
     host = args.host or settings.host
     port = args.port or settings.port

@@ -132,6 +132,7 @@ class Drain:
         while self._busy() and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(DRAIN_POLL_SECONDS)
         await asyncio.sleep(DRAIN_SETTLE_SECONDS)
+        self._intake.stopping.set()  # HTTP subscription streams end with a completion
         server.should_exit = True
 
     def remaining(self) -> float:

@@ -28,11 +28,12 @@ from llm_gateway.admin.views import (
     dashboard,
     dialogs,
     models,
+    playground,
     settings_page,
     transactions,
     users,
 )
-from llm_gateway.admin.web import PREFIX, current_staff, render
+from llm_gateway.admin.web import PREFIX, render, signed_in
 from llm_gateway.settings import Settings
 
 SESSION_COOKIE = "admin_session"
@@ -42,7 +43,7 @@ __all__ = ["Backend", "build_admin"]
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    staff = current_staff(request) if "session" in request.scope else None
+    staff = signed_in(request) if "session" in request.scope else None
     if exc.status_code == 404:
         title, message = "Not found", "There is no such admin page."
     elif exc.status_code == 405:
@@ -75,6 +76,7 @@ def build_admin(settings: Settings) -> Starlette:
             *dialogs.routes,
             *settings_page.routes,
             *audit_log.routes,
+            *playground.routes,
             Mount(
                 "/static",
                 StaticFiles(directory=str(Path(__file__).parent / "static")),

@@ -43,12 +43,17 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True, slots=True)
 class Staff:
-    """The signed-in staff member, from a session whose token still verifies."""
+    """The signed-in staff member, from a session whose token still verifies.
+
+    ``playground_only``: not staff but signed in with a development token under DEBUG;
+    such a session opens the playground (and signs out), no other admin page.
+    """
 
     user_id: int
     username: str
     token: str
     csrf: str
+    playground_only: bool = False
 
 
 def services_of(request: Request) -> Services:
@@ -86,16 +91,21 @@ def start_session(request: Request, user_id: int, username: str, token: str, exp
     )
 
 
-def current_staff(request: Request) -> Staff | None:
+def signed_in(request: Request) -> Staff | None:
+    """Whoever the session is for while its token still verifies: a staff member, or
+    (DEBUG only) a user who signed in with a development token, for the playground."""
     session = request.session
     token, until = session.get("token"), session.get("until")
     if not isinstance(token, str) or not isinstance(until, int | float) or time.time() > until:
         return None
+    services = services_of(request)
     try:
-        principal = services_of(request).verifier.verify(token)
+        principal = services.verifier.verify(token)
     except Unauthenticated:
         return None
-    if not principal.is_staff or principal.user_id != session.get("uid"):
+    if principal.user_id != session.get("uid"):
+        return None
+    if not principal.is_staff and not services.settings.debug:
         return None
     bind_user(principal.user_id)
     return Staff(
@@ -103,7 +113,14 @@ def current_staff(request: Request) -> Staff | None:
         username=str(session.get("name") or principal.user_id),
         token=token,
         csrf=str(session.get("csrf")),
+        playground_only=not principal.is_staff,
     )
+
+
+def current_staff(request: Request) -> Staff | None:
+    """The signed-in staff member (a playground-only session is not one)."""
+    user = signed_in(request)
+    return user if user is not None and not user.playground_only else None
 
 
 def flash(request: Request, kind: str, text: str) -> None:
@@ -183,17 +200,24 @@ def csrf_ok(given: object, expected: str) -> bool:
 Handler = Callable[[Request, Staff], Awaitable[Response]]
 
 
-def staff_page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Signed-in staff only; POSTs need the CSRF token; expected errors become messages."""
+def staff_page(
+    handler: Handler, *, playground: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
+    """Signed-in staff only (with ``playground``, a playground-only session too); POSTs
+    need the CSRF token; expected errors become messages."""
 
     async def endpoint(request: Request) -> Response:
-        staff = current_staff(request)
+        staff = signed_in(request)
         if staff is None:
             if request.session.get("token"):
                 request.session.clear()
                 flash(request, "error", "Your session has expired. Please sign in again.")
             target = request.url.path if request.method == "GET" else PREFIX + "/"
             return redirect(f"{PREFIX}/login?next={quote(target)}")
+        if staff.playground_only and not playground:
+            message = "This page is for staff. Your development token opens the playground only."
+            context = {"title": "Staff only", "message": message}
+            return render(request, "error.html", context, staff=staff, status_code=403)
         back: object = None
         if request.method == "POST":
             form = await request.form()

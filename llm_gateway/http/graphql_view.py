@@ -9,8 +9,15 @@ A string with half a surrogate pair (``"\\ud83d"``) is refused as JSON, here and
 the websocket, before it reaches a database that cannot store it.
 
 Codes: BAD_REQUEST for the request's envelope (body, content type, missing query, a
-subscription over HTTP), GRAPHQL_VALIDATION_FAILED when the document and
+subscription over plain HTTP), GRAPHQL_VALIDATION_FAILED when the document and
 ``operationName`` identify no one operation (``llm_gateway.schema.guards.one_operation``).
+
+Subscriptions are also served over HTTP, for networks that drop websockets: the
+graphql-sse protocol (distinct connections: ``Accept: text/event-stream``) and Apollo's
+multipart subscriptions (``Accept: multipart/mixed;subscriptionSpec=1.0``), both
+strawberry's own transports, with the same context (the ``Authorization`` header), limits
+and error masking as the websocket. Such a stream ends with the protocol's completion
+when the server stops (after a drain's answers ended), instead of being cut.
 
 Over the websocket (graphql-transport-ws), a message of a shape the protocol does not
 define closes the socket with 4400, as the protocol says; strawberry let such a message
@@ -22,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
@@ -38,15 +45,19 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 
+from llm_gateway.http.http_subscriptions import until_stopping
 from llm_gateway.schema.context import Context
 from llm_gateway.schema.extensions import request_error_code
 
 STATUS_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # paired or not
 SUBSCRIPTION_OVER_HTTP = (
-    "Subscriptions are served over the websocket at /graphql (graphql-transport-ws), not over HTTP."
+    "A subscription needs a streaming transport: the websocket at /graphql "
+    "(graphql-transport-ws), or HTTP with 'Accept: text/event-stream' (graphql-sse) or "
+    "'Accept: multipart/mixed;subscriptionSpec=1.0'."
 )
 
 
@@ -141,6 +152,32 @@ class HardenedGraphQL(GraphQL[Context, None]):
 
     graphql_transport_ws_handler_class = TransportWSHandler
 
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        """As strawberry's, with the document's length checked before an HTTP stream and
+        the stream ended when the server stops."""
+        streamed = isinstance(request_data, GraphQLRequestData) and self._get_stream_transport(
+            request_data.protocol
+        )
+        if streamed and isinstance(request_data, GraphQLRequestData):
+            too_long = document_too_long(request_data.query or "", context)
+            if too_long is not None:
+                raise RequestError(413, too_long, "PAYLOAD_TOO_LARGE")
+        result = await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+        if streamed and isinstance(result, SubscriptionExecutionResult):
+            stream = until_stopping(result, context.services.intake.stopping)
+            return cast("SubscriptionExecutionResult", stream)  # an async iterator, as it asks
+        return result
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
@@ -193,8 +230,8 @@ class HardenedGraphQL(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        # Strawberry allows subscriptions over POST for its HTTP streaming transports,
-        # which we do not serve; without them a subscription ran like a query and failed.
+        # A subscription without a streaming transport's Accept header: strawberry ran it
+        # like a query, and it failed.
         too_long = document_too_long(request_data.query or "", context)
         if too_long is not None:
             raise RequestError(413, too_long, "PAYLOAD_TOO_LARGE")
@@ -226,4 +263,9 @@ class HardenedGraphQL(GraphQL[Context, None]):
             ) from exc
 
 
-__all__ = ["HardenedGraphQL", "RequestError", "TransportWSHandler", "message_problem"]
+__all__ = [
+    "HardenedGraphQL",
+    "RequestError",
+    "TransportWSHandler",
+    "message_problem",
+]

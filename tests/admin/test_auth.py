@@ -244,17 +244,54 @@ async def test_development_token_login_only_in_debug(
     async with LifespanManager(application), _client(application) as dev:
         page = await dev.get("/admin/login")
         assert "Sign in with token" in page.text
-        plain = await dev.http.post(
-            "/admin/login/token", data={"token": token(5), "csrf_token": csrf_of(page.text)}
+        wrong = await dev.http.post(
+            "/admin/login/token", data={"token": "not-a-token", "csrf_token": csrf_of(page.text)}
         )
-        assert plain.status_code == 403
-        assert "not a staff token" in await _login_error(plain)
+        assert wrong.status_code == 401
+        assert "That token is not valid" in await _login_error(wrong)
         signed_in = await dev.http.post(
             "/admin/login/token",
-            data={"token": f"Bearer {token(5, staff=True)}", "csrf_token": csrf_of(page.text)},
+            data={
+                "token": f"Bearer {token(5, staff=True)}",
+                "csrf_token": csrf_of(page.text),
+                "next": "/admin/models",
+            },
         )
         assert signed_in.status_code == 303
+        assert signed_in.headers["location"] == "/admin/models"
         assert (await dev.get("/admin/models")).status_code == 200
         actions = await _audit_actions(application)
     assert actions[0][:2] == ("admin.login", 5)
-    assert actions[1][:2] == ("admin.login_failed", 5)
+    assert actions[1][:2] == ("admin.login_failed", None)
+
+
+async def test_a_development_token_of_a_plain_user_opens_the_playground_only(
+    database_url: str, omnimap: OmnimapBack
+) -> None:
+    application = create_app(admin_settings(database_url, omnimap, debug=True))
+    async with LifespanManager(application), _client(application) as dev:
+        page = await dev.get("/admin/login")
+        plain = token(5)
+        signed_in = await dev.http.post(
+            "/admin/login/token", data={"token": plain, "csrf_token": csrf_of(page.text)}
+        )
+        assert signed_in.status_code == 303
+        assert signed_in.headers["location"] == "/admin/playground"
+        playground = await dev.get("/admin/playground")
+        assert playground.status_code == 200
+        assert "the playground only" in " ".join(flashes(playground.text))
+        found = re.search(r'data-token="([^"]*)"', playground.text)
+        assert found
+        assert html.unescape(found.group(1)) == plain  # the page's own token
+        for path in ("/admin/", "/admin/models", "/admin/graphiql"):
+            refused = await dev.get(path)
+            assert refused.status_code == 403, path
+            assert "Staff only" in refused.text
+        # Still signed in (a staff page refused is not an expired session), until sign-out.
+        assert (await dev.get("/admin/playground")).status_code == 200
+        signed_out = await dev.submit("/admin/playground", "/admin/logout")
+        assert signed_out.headers["location"] == "/admin/login"
+        assert (await dev.get("/admin/playground")).status_code == 303
+        actions = await _audit_actions(application)
+    login = ("admin.login", 5, {"username": "user 5", "via": "token", "scope": "playground"})
+    assert login in actions

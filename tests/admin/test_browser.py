@@ -2,89 +2,35 @@
 
 The gateway runs as a real server on loopback (PostgreSQL, as in production, DEBUG off),
 with the fake omnimap-back answering its logins. Every test leaves a screenshot in
-``test-artifacts/browser/`` (not committed). Chromium is found at ``CHROMIUM_PATH``
-(default Debian's ``/usr/bin/chromium``); without it these tests skip locally and fail
-under ``.ci/run`` (which installs it).
+``test-artifacts/browser/`` (not committed); the fixtures are in ``conftest.py``, the
+helpers in ``tests/browser_support.py``.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from llm_gateway.services.catalog import listing as catalog
 from llm_gateway.services.money import balances
 from llm_gateway.services.staff import runtime_settings as config
 from tests.admin_support import audit_entries
-from tests.conftest import REQUIRE_SERVICES, STAFF_LOGIN, admin_settings
+from tests.browser_support import ARTIFACTS, sign_in
+from tests.conftest import STAFF_LOGIN, admin_settings
 from tests.fakes.omnimap_back import OmnimapBack
 from tests.live import LiveServer, live_server
 
 pytestmark = pytest.mark.postgres_only
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not HAVE_CHROMIUM:
-        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if REQUIRE_SERVICES:
-            pytest.fail(message)
-        pytest.skip(message)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.fixture
 async def server(database_url: str, omnimap: OmnimapBack) -> AsyncIterator[LiveServer]:
     async with live_server(admin_settings(database_url, omnimap)) as live:
         yield live
-
-
-@pytest.fixture
-async def page(
-    browser: Browser, server: LiveServer, request: pytest.FixtureRequest
-) -> AsyncIterator[Page]:
-    context = await browser.new_context(base_url=server.base_url)
-    context.set_default_timeout(10_000)
-    tab = await context.new_page()
-    try:
-        yield tab
-    finally:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^\w.-]+", "_", request.node.name)
-        await tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        await context.close()
-
-
-async def sign_in(page: Page, username: str, password: str) -> None:
-    await page.goto("/admin/")
-    await expect(page).to_have_url(re.compile(r"/admin/login"))
-    await page.get_by_label("Username").fill(username)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
 
 
 async def test_staff_signs_in_and_sees_the_dashboard(page: Page) -> None:
@@ -260,6 +206,7 @@ async def test_every_admin_page_fits_a_phone(browser: Browser, server: LiveServe
             "/admin/dialogs",
             "/admin/audit",
             "/admin/settings",
+            "/admin/playground",
         ):
             await phone.goto(path)
             assert await phone.evaluate(WIDER_THAN_SCREEN) == [], path

@@ -28,6 +28,7 @@ PAGES = (
     "/admin/audit",
     "/admin/settings",
     "/admin/graphiql",
+    "/admin/playground",
 )
 
 

@@ -39,6 +39,16 @@ UPDATE_AGENT = f"""mutation($input: UpdateAgentInput!) {{
 DELETE_AGENT = """mutation($input: DeleteAgentInput!) { deleteAgent(input: $input) { id name } }"""
 RELOAD_PATH = "/api/v1/admin/models/reload"
 
+# The models migration 0008 added under their own ids (the current catalog).
+CURRENT_MODELS = [
+    "claude-haiku-4-5",
+    "claude-opus-4-8",
+    "claude-sonnet-4-6",
+    "gpt-5.4",
+    "gpt-5.4-mini",
+    "gpt-5.5",
+]
+
 
 def mock_model(name: str = "mock-plus", **fields: Any) -> dict[str, Any]:
     """A model on the built-in mock provider: it answers without any key."""
@@ -198,10 +208,10 @@ async def test_update_changes_only_what_is_given_and_audits_the_difference(
     assert row.action == "model.update"
     assert row.resource_id == "gpt-4-turbo"
     assert row.before == {
-        "display_name": "GPT-4 Turbo",
-        "prompt_price_per_1k": "0.010000",
+        "display_name": "GPT-4 Turbo (now GPT-5.4)",
+        "prompt_price_per_1k": "0.002500",
         "max_output_tokens": 4_096,
-        "upstream_model": "gpt-4-turbo",
+        "upstream_model": "gpt-5.4",
         "fallback_model": None,
     }
     assert row.after == {
@@ -565,8 +575,9 @@ async def test_changes_are_for_staff_only(
 async def test_reload_models_answers_like_the_old_service(gql: GraphQLClient, app: Any) -> None:
     (await staff(gql, UPDATE_MODEL, {"input": {"name": "claude-3-opus", "enabled": False}})).ok()
     reloaded = (await staff(gql, RELOAD)).ok()["reloadModels"]
-    enabled = ["mock", "claude-3-sonnet", "gpt-3.5-turbo", "gpt-4-turbo"]
-    assert reloaded == {"status": "ok", "message": "Reloaded 4 models", "models": enabled}
+    enabled = ["mock", "claude-3-sonnet", *CURRENT_MODELS, "gpt-3.5-turbo", "gpt-4-turbo"]
+    enabled = ["mock", *sorted(enabled[1:])]
+    assert reloaded == {"status": "ok", "message": "Reloaded 10 models", "models": enabled}
     row = (await audit_rows(app))[-1]
     assert (row.action, row.after) == ("model.reload", {"models": enabled})
 
@@ -588,8 +599,19 @@ async def test_rest_reload_for_staff(gql: GraphQLClient, app: Any) -> None:
     body = response.json()
     assert body == {
         "status": "ok",
-        "message": "Reloaded 5 models",
-        "models": ["mock", "claude-3-opus", "claude-3-sonnet", "gpt-3.5-turbo", "gpt-4-turbo"],
+        "message": "Reloaded 11 models",
+        "models": [
+            "mock",
+            *sorted(
+                [
+                    "claude-3-opus",
+                    "claude-3-sonnet",
+                    *CURRENT_MODELS,
+                    "gpt-3.5-turbo",
+                    "gpt-4-turbo",
+                ]
+            ),
+        ],
     }
     [row] = await audit_rows(app)
     assert (row.action, row.actor_id, row.request_id, row.user_agent) == (

@@ -75,7 +75,7 @@ async def test_each_provider_answers_through_the_gateway(
     assert body["temperature"] == 0.5
     assert body["stream"] is True
     if model.startswith("claude"):
-        assert body["model"] == "claude-3-sonnet-20240229"
+        assert body["model"] == "claude-sonnet-4-6"
         assert body["system"] == "Answer in French."
         assert body["messages"] == [{"role": "user", "content": "Say hello"}]
     else:

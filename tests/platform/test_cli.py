@@ -7,6 +7,7 @@ Argument and validation details that never reach the server run ``main()`` in-pr
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -24,12 +25,16 @@ from llm_gateway.auth import TokenVerifier
 from llm_gateway.cli import main
 from llm_gateway.db.migrate import head_revision
 from llm_gateway.settings import Settings
+from tests.conftest import _pg_admin
 
 EXECUTABLE = Path(sys.executable).with_name("llm-gateway")
 SECRET = "a-production-secret-of-omnimap-back-0123456789"
 DEV_SECRET = "dev-insecure-vABaurxjTI1An4WWAw3VAWYo7IgMH00We0gpGeNmioU"
 RUN_TIMEOUT_SECONDS = 120
 SERVER_START_SECONDS = 60
+READ_MESSAGES = (
+    "query($d: UUID!) { messages(dialogId: $d) { edges { node { role status content } } } }"
+)
 
 
 def _setting_names() -> set[str]:
@@ -216,13 +221,14 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """``llm-gateway serve --migrate`` in DEBUG with a dev secret; yields (base URL, token)."""
+    """``llm-gateway serve`` in DEBUG with a dev secret, in an empty folder and with no
+    migrate step (a first run): yields (base URL, token)."""
     env = {"DEBUG": "true", "DJANGO_SECRET_KEY": DEV_SECRET, "LOG_LEVEL": "warning"}
     minted = run(tmp_path, "token", "--user-id", "21", **env)
     assert minted.returncode == 0, minted.stderr
     port = _free_port()
     process = subprocess.Popen(
-        [str(EXECUTABLE), "serve", "--migrate", "--port", str(port)],
+        [str(EXECUTABLE), "serve", "--port", str(port)],
         cwd=tmp_path,
         env=clean_env(**env),
         stdout=subprocess.PIPE,
@@ -268,7 +274,57 @@ def test_serve_answers_graphql_with_a_token_from_the_token_command(
     )
     assert response.status_code == 200
     assert response.json() == {"data": {"me": {"userId": 21, "isStaff": False}}}
-    assert (tmp_path / "llm_gateway.sqlite3").exists()  # --migrate made the default database
+    assert (tmp_path / "llm_gateway.sqlite3").exists()  # the first start made and migrated it
+
+
+def test_a_first_run_gives_a_working_chat_with_the_built_in_model(
+    served: tuple[str, str],
+) -> None:
+    base_url, minted = served
+
+    def gql(query: str, **variables: str) -> dict[str, object]:
+        response = httpx.post(
+            f"{base_url}/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {minted}"},
+            timeout=30,
+        )
+        body: dict[str, object] = response.json()
+        assert "errors" not in body, body
+        return body
+
+    created = gql("mutation { createDialog(input: {}) { id model { name } } }")
+    dialog = created["data"]["createDialog"]  # type: ignore[index]
+    assert dialog["model"]["name"] == "mock"
+    gql(
+        'mutation($d: UUID!) { sendMessage(input: {dialogId: $d, content: "Hi"}) { replayed } }',
+        d=dialog["id"],
+    )
+    deadline = time.monotonic() + 30
+    while True:  # a bounded wait for the built-in model's answer, read as a client would
+        read = gql(READ_MESSAGES, d=dialog["id"])
+        nodes = [e["node"] for e in read["data"]["messages"]["edges"]]  # type: ignore[index]
+        if nodes[-1]["status"] == "COMPLETE":
+            break
+        assert time.monotonic() < deadline, nodes
+        time.sleep(0.05)
+    assert [n["role"] for n in nodes] == ["USER", "ASSISTANT"]
+    assert "Hi" in nodes[-1]["content"]
+
+
+def test_serve_refuses_an_unmigrated_postgresql_database(tmp_path: Path, database_url: str) -> None:
+    """PostgreSQL is migrated on purpose: serve names the command instead of migrating."""
+    empty = make_url(database_url).set(database=f"{make_url(database_url).database}_empty")
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{empty.database}"'))
+    try:
+        url = empty.render_as_string(hide_password=False)
+        result = run(
+            tmp_path, "serve", DEBUG="true", DJANGO_SECRET_KEY=DEV_SECRET, DATABASE_URL=url
+        )
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{empty.database}" WITH (FORCE)'))
+    assert result.returncode == 2, result.stderr
+    assert "run `llm-gateway migrate`" in result.stderr
 
 
 # --- migrate and export-schema --------------------------------------------------------------

@@ -1,6 +1,7 @@
 """SIGTERM drains: ``/readyz`` answers 503 at once, new sends are refused with a clear error,
 running answers (chat and ``/v1``) finish within the grace period and are settled, open
-websockets get their answer's end and then a proper close, and the process exits 0."""
+websockets get their answer's end and then a proper close, a subscription over HTTP
+(graphql-sse) its answer's end and then the protocol's completion, and the process exits 0."""
 
 from __future__ import annotations
 
@@ -58,7 +59,15 @@ async def test_sigterm_drains_then_exits_zero(
         async with (
             graphql_socket(server, AUTH) as socket,
             httpx.AsyncClient(base_url=server.base_url, timeout=30) as http,
+            http.stream(
+                "POST",
+                "/graphql",
+                headers={**AUTH, "Accept": "text/event-stream"},
+                json={"query": EVENTS, "variables": {"dialogId": dialog_id}},
+            ) as sse,
         ):
+            # The stream's headers came: it runs (a late join would still get the answer).
+            assert sse.headers["content-type"] == "text/event-stream"
             operation = await socket.subscribe(EVENTS, {"dialogId": dialog_id})
             message_id = sent_id(await send(server, dialog_id))
             api = http.stream(
@@ -101,10 +110,15 @@ async def test_sigterm_drains_then_exits_zero(
             # The dialog's subscription stays open for the next answer: the server ends it
             # with a proper close once the drain is over.
             close_code = await socket.expect_close()
+            streamed = [line async for line in sse.aiter_lines()]
         code = await asyncio.wait_for(process.process.wait(), 25)
     assert code == 0, process.output()
     assert "Traceback" not in process.output()
     assert close_code in (1001, 1012)
+    # The HTTP subscription got the answer's end, then a completion, not a cut.
+    events = [line for line in streamed if line.startswith("event: ")]
+    assert events[-1] == "event: complete"
+    assert any("MessageCompleted" in line for line in streamed)
     answer = await message_row(db, message_id)
     assert (answer.status, answer.content) == ("complete", REPLY)
     await assert_exact_in(db)

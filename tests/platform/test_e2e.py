@@ -100,7 +100,8 @@ async def test_a_frontend_chats_with_the_real_server(
     assert completed["usage"]["promptTokens"] == 21
     assert completed["usage"]["completionTokens"] == 12
     assert completed["usage"]["chargedTokens"] == 33
-    assert completed["usage"]["costUsd"] == "0.00057000"  # 21 × 0.01/1k + 12 × 0.03/1k
+    # gpt-4-turbo names GPT-5.4 now: 21 × 0.0025/1k + 12 × 0.015/1k
+    assert completed["usage"]["costUsd"] == "0.00023250"
     assert completed["balance"] == {"balance": 9_967, "reserved": 0, "available": 9_967}
 
     async with httpx.AsyncClient(base_url=server.base_url, headers=bearer) as http:

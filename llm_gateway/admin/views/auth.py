@@ -132,9 +132,11 @@ async def login(request: Request) -> Response:
 
 
 async def token_login(request: Request) -> Response:
-    """Development only (DEBUG): sign in with a staff access token, no omnimap-back needed.
+    """Development only (DEBUG): sign in with an access token, no omnimap-back needed.
 
     ``./dev serve`` has no omnimap-back to ask; ``llm-gateway token --staff`` mints the token.
+    A staff token opens the whole admin; any other user's token opens the playground only,
+    so a frontend developer can try the API as a plain user.
     """
     services = services_of(request)
     if not services.settings.debug:
@@ -157,22 +159,26 @@ async def token_login(request: Request) -> Response:
         return _login_form(
             request, error=f"That token is not valid: {exc.message}", status_code=401
         )
-    if not principal.is_staff:
-        await _audit_login(
-            request, principal.user_id, "admin.login_failed", {"reason": "token without is_staff"}
-        )
-        return _login_form(
-            request,
-            error="That token is not a staff token (mint one with --staff).",
-            status_code=403,
-        )
     name = f"user {principal.user_id}"
     start_session(request, principal.user_id, name, raw, principal.expires_at)
+    if not principal.is_staff:
+        await _audit_login(
+            request,
+            principal.user_id,
+            "admin.login",
+            {"username": name, "via": "token", "scope": "playground"},
+        )
+        flash(
+            request,
+            "ok",
+            f"Signed in as {name} with a development token: not staff, so the playground only.",
+        )
+        return redirect(PREFIX + "/playground")
     await _audit_login(
         request, principal.user_id, "admin.login", {"username": name, "via": "token"}
     )
     flash(request, "ok", f"Signed in as {name} with a development token.")
-    return redirect(PREFIX + "/")
+    return redirect(safe_back(form.get("next"), PREFIX + "/"))
 
 
 async def _logout(request: Request, staff: Staff) -> Response:
@@ -200,5 +206,5 @@ routes = [
     Route("/login", login_page, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
     Route("/login/token", token_login, methods=["POST"]),
-    Route("/logout", staff_page(_logout), methods=["POST"]),
+    Route("/logout", staff_page(_logout, playground=True), methods=["POST"]),
 ]

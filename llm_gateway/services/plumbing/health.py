@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
@@ -19,9 +19,14 @@ DRAINING_MESSAGE = "This server is shutting down; send again in a moment."
 
 @dataclass(slots=True)
 class Intake:
-    """Whether this process still takes new work: false once it drains (SIGTERM)."""
+    """Whether this process still takes new work: false once it drains (SIGTERM).
+
+    ``stopping`` is set when the drain is over and the server is about to stop: HTTP
+    subscription streams then end with their completion.
+    """
 
     open: bool = True
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def ensure_open(self) -> None:
         """Refuse new sends while draining, before anything is held."""
