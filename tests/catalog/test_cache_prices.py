@@ -60,7 +60,7 @@ async def test_seeded_models_have_their_providers_published_ratios(gql: GraphQLC
     [
         # 0.3 and 0.000125 times the ratio, rounded up to 4 and 6 places.
         ("ANTHROPIC", ("0.03", "0.375", "0.000013", "0.000157")),
-        ("OPENAI", ("0.15", "0.3", "0.000063", "0.000125")),
+        ("OPENAI", ("0.03", "0.3", "0.000013", "0.000125")),
         ("MOCK", ("0.3", "0.3", "0.000125", "0.000125")),
         ("GIGACHAT", ("0.3", "0.3", "0.000125", "0.000125")),
     ],

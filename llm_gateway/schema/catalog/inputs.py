@@ -10,7 +10,7 @@ from llm_gateway.schema.catalog.types import Provider
 
 _BY_RATIO = (
     "Null: the prompt's, at the provider's published ratio (Anthropic 0.1x reads, 1.25x "
-    "writes; OpenAI 0.5x reads, 1x writes; others 1x)."
+    "writes; OpenAI 0.1x reads, 1x writes; others 1x)."
 )
 
 

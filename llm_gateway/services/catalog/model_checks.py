@@ -34,10 +34,11 @@ _FLOAT_NOISE = Decimal("1e-12")
 
 CACHE_RATIOS: dict[str, tuple[Decimal, Decimal]] = {
     Provider.ANTHROPIC: (Decimal("0.1"), Decimal("1.25")),
-    Provider.OPENAI: (Decimal("0.5"), Decimal(1)),
+    Provider.OPENAI: (Decimal("0.1"), Decimal(1)),
 }
 """Each provider's published price of a cache read and a cache write, as multiples of its
-input price (OpenAI charges no write premium); any other provider: 1x both."""
+input price, for the current models (OpenAI's GPT-5 family reads at 0.1x and charges no
+write premium); any other provider: 1x both. Staff set an older model's own."""
 
 
 @dataclass(frozen=True, slots=True)
