@@ -28,3 +28,10 @@ def check_content(content: str, max_length: int) -> str:
             f"content must be at most {max_length} characters.", field="content", maximum=max_length
         )
     return content
+
+
+def check_idempotency_key(idempotency_key: str | None) -> None:
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
+        raise ValidationFailed(
+            "idempotencyKey must be 1 to 128 characters.", field="idempotencyKey"
+        )

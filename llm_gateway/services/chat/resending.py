@@ -15,15 +15,14 @@ from llm_gateway.db.base import utcnow
 from llm_gateway.enums import Role
 from llm_gateway.errors import ValidationFailed
 from llm_gateway.services.chat import dialogs
-from llm_gateway.services.chat.content import check_content
+from llm_gateway.services.chat.content import check_content, check_idempotency_key
 from llm_gateway.services.chat.planning import Overrides, plan_for
 from llm_gateway.services.chat.sending import (
     SendResult,
-    check_idempotency_key,
+    ask,
     earlier_send,
     owned_message,
     start_answer,
-    store_question,
 )
 from llm_gateway.services.money.balances import MoneyPolicy
 
@@ -89,25 +88,13 @@ async def edit_message(
     if original.role != Role.USER:
         raise ValidationFailed("Only your own messages can be edited.", field="messageId")
     dialog = await dialogs.get_dialog(session, user_id, original.dialog_id)
-    plan = await plan_for(session, dialog, overrides)
-    now = utcnow()
-    stored = await store_question(
+    return await ask(
         session,
         dialog,
         content,
         parent_id=original.parent_id,
         idempotency_key=idempotency_key,
-        now=now,
-    )
-    if isinstance(stored, SendResult):
-        return stored
-    assistant, job, refusal = await start_answer(
-        session,
-        dialog=dialog,
-        user_message=stored,
-        plan=plan,
+        overrides=overrides,
         policy=policy,
         instance_id=instance_id,
-        now=now,
     )
-    return SendResult(stored, assistant, job, refusal=refusal)

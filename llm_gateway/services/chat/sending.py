@@ -25,11 +25,10 @@ from llm_gateway.errors import (
     InsufficientBalance,
     NotFound,
     QuotaExceeded,
-    ValidationFailed,
 )
 from llm_gateway.providers.base import ProviderRequest
 from llm_gateway.services.chat import branches, dialogs
-from llm_gateway.services.chat.content import check_content, make_title
+from llm_gateway.services.chat.content import check_content, check_idempotency_key, make_title
 from llm_gateway.services.chat.planning import (
     GenerationJob,
     Overrides,
@@ -145,13 +144,6 @@ async def start_answer(
     return assistant, job, None
 
 
-def check_idempotency_key(idempotency_key: str | None) -> None:
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
-        raise ValidationFailed(
-            "idempotencyKey must be 1 to 128 characters.", field="idempotencyKey"
-        )
-
-
 async def earlier_send(
     session: AsyncSession, user_id: int, dialog_id: uuid.UUID, idempotency_key: str | None
 ) -> SendResult | None:
@@ -225,15 +217,35 @@ async def send_message(
     if replay is not None:
         return replay
     dialog = await dialogs.get_dialog(session, user_id, dialog_id)
-    plan = await plan_for(session, dialog, overrides)
-    now = utcnow()
-    stored = await store_question(
+    return await ask(
         session,
         dialog,
         content,
         parent_id=await branches.current_leaf(session, dialog),
         idempotency_key=idempotency_key,
-        now=now,
+        overrides=overrides,
+        policy=policy,
+        instance_id=instance_id,
+    )
+
+
+async def ask(
+    session: AsyncSession,
+    dialog: Dialog,
+    content: str,
+    *,
+    parent_id: uuid.UUID | None,
+    idempotency_key: str | None,
+    overrides: Overrides,
+    policy: MoneyPolicy,
+    instance_id: str,
+) -> SendResult:
+    """A checked question after ``parent_id`` and its answer (which becomes the leaf):
+    what a send and an edit share once each has chosen where the question goes."""
+    plan = await plan_for(session, dialog, overrides)
+    now = utcnow()
+    stored = await store_question(
+        session, dialog, content, parent_id=parent_id, idempotency_key=idempotency_key, now=now
     )
     if isinstance(stored, SendResult):
         return stored
