@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from llm_gateway.enums import MessageStatus, Role
@@ -41,6 +41,8 @@ from llm_gateway.services.plumbing import broker_events as wire
 from llm_gateway.services.plumbing.broker import ensure_available
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from llm_gateway.db.models import Message
 
 CANCEL_WAIT_SECONDS = 5.0
@@ -72,6 +74,24 @@ def _overrides(
     return Overrides(model, GenerationParams(temperature, top_p, max_tokens, stop))
 
 
+async def _asked(
+    info: Info, ask: Callable[[AsyncSession, Context], Awaitable[SendResult]]
+) -> SendMessagePayload:
+    """What every asking mutation shares around its service call (``ask``): refused while
+    draining, with the broker down or over the rate limit before anything is held; the
+    unit of work, then the send's announcement and launch after its commit."""
+    accepted = time.monotonic()  # the gateway's overhead runs from here to the provider call
+    ctx = info.context
+    services = ctx.services
+    services.intake.ensure_open()  # refused before anything is held
+    ensure_available(services.broker)
+    await services.rate_limiter.hit(ctx.principal.user_id)
+    async with services.db.transaction() as session:
+        result = await ask(session, ctx)
+        announce.after_send(session, services.broker, services.generations, result, accepted)
+    return _payload(result)
+
+
 async def send_message(info: Info, input: SendMessageInput) -> SendMessagePayload:
     """Save the message and a streaming answer, hold the tokens, start the generation.
 
@@ -81,14 +101,9 @@ async def send_message(info: Info, input: SendMessageInput) -> SendMessagePayloa
     with SERVICE_UNAVAILABLE before anything is saved or held; once committed, the answer
     is generated, stored and settled even if the broker drops meanwhile.
     """
-    accepted = time.monotonic()  # the gateway's overhead runs from here to the provider call
-    ctx = info.context
-    services = ctx.services
-    services.intake.ensure_open()  # refused before anything is held
-    ensure_available(services.broker)
-    await services.rate_limiter.hit(ctx.principal.user_id)
-    async with services.db.transaction() as session:
-        result = await chat.send_message(
+
+    def ask(session: AsyncSession, ctx: Context) -> Awaitable[SendResult]:
+        return chat.send_message(
             session,
             ctx.principal.user_id,
             input.dialog_id,
@@ -97,48 +112,38 @@ async def send_message(info: Info, input: SendMessageInput) -> SendMessagePayloa
             overrides=_overrides(
                 input.model, input.temperature, input.top_p, input.max_tokens, input.stop
             ),
-            max_content=services.limits.max_content_length,
-            policy=services.policy,
-            instance_id=services.instance_id,
+            max_content=ctx.services.limits.max_content_length,
+            policy=ctx.services.policy,
+            instance_id=ctx.services.instance_id,
         )
-        announce.after_send(session, services.broker, services.generations, result, accepted)
-    return _payload(result)
+
+    return await _asked(info, ask)
 
 
 async def regenerate(info: Info, input: RegenerateInput) -> SendMessagePayload:
     """A new answer to the same user message, with its own hold; older answers remain."""
-    accepted = time.monotonic()  # the gateway's overhead runs from here to the provider call
-    ctx = info.context
-    services = ctx.services
-    services.intake.ensure_open()  # refused before anything is held
-    ensure_available(services.broker)
-    await services.rate_limiter.hit(ctx.principal.user_id)
-    async with services.db.transaction() as session:
-        result = await resending.regenerate(
+
+    def ask(session: AsyncSession, ctx: Context) -> Awaitable[SendResult]:
+        return resending.regenerate(
             session,
             ctx.principal.user_id,
             input.message_id,
             overrides=_overrides(
                 input.model, input.temperature, input.top_p, input.max_tokens, input.stop
             ),
-            policy=services.policy,
-            instance_id=services.instance_id,
+            policy=ctx.services.policy,
+            instance_id=ctx.services.instance_id,
         )
-        announce.after_send(session, services.broker, services.generations, result, accepted)
-    return _payload(result)
+
+    return await _asked(info, ask)
 
 
 async def edit_message(info: Info, input: EditMessageInput) -> SendMessagePayload:
     """The question rewritten as a sibling of the original, with a new answer and its own
     hold; the new branch becomes active. Fails like ``sendMessage``."""
-    accepted = time.monotonic()  # the gateway's overhead runs from here to the provider call
-    ctx = info.context
-    services = ctx.services
-    services.intake.ensure_open()  # refused before anything is held
-    ensure_available(services.broker)
-    await services.rate_limiter.hit(ctx.principal.user_id)
-    async with services.db.transaction() as session:
-        result = await resending.edit_message(
+
+    def ask(session: AsyncSession, ctx: Context) -> Awaitable[SendResult]:
+        return resending.edit_message(
             session,
             ctx.principal.user_id,
             input.message_id,
@@ -147,12 +152,12 @@ async def edit_message(info: Info, input: EditMessageInput) -> SendMessagePayloa
             overrides=_overrides(
                 input.model, input.temperature, input.top_p, input.max_tokens, input.stop
             ),
-            max_content=services.limits.max_content_length,
-            policy=services.policy,
-            instance_id=services.instance_id,
+            max_content=ctx.services.limits.max_content_length,
+            policy=ctx.services.policy,
+            instance_id=ctx.services.instance_id,
         )
-        announce.after_send(session, services.broker, services.generations, result, accepted)
-    return _payload(result)
+
+    return await _asked(info, ask)
 
 
 async def cancel_generation(info: Info, input: CancelGenerationInput) -> MessageType:
