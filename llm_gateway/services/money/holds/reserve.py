@@ -1,9 +1,12 @@
 """Taking a hold: reserve the prompt plus the output cap before a provider call (README: money).
 
-A hold is taken with one conditional ``UPDATE … WHERE balance - reserved >= :hold`` under
-the balance's row lock, so two sends can never overdraw. ``Pricing`` (``pricing``) prices
-it: every prompt token at the dearest input weight, so caching never makes the charge
-exceed the hold.
+A hold is taken with one conditional ``UPDATE … WHERE balance - reserved >= :hold`` (which
+takes the balance's row lock), so two sends can never overdraw. For an account without
+limits whose balance covers the whole hold, that statement is all it takes (then one
+``INSERT`` of the reservation): the hot path, in Core statements. Otherwise the account is
+locked first, its limit windows read and the output cap lowered to what fits. ``Pricing``
+(``pricing``) prices the hold: every prompt token at the dearest input weight, so caching
+never makes the charge exceed the hold.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import datetime as dt
 import math
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.base import utcnow
@@ -28,6 +32,21 @@ from llm_gateway.services.money.balances import (
     windows_of,
 )
 from llm_gateway.services.money.holds.pricing import Pricing
+
+BALANCES = cast(Table, Balance.__table__)
+RESERVATIONS = cast(Table, Reservation.__table__)
+_HOLD_UNLIMITED = (
+    update(BALANCES)
+    .where(
+        BALANCES.c.user_id == bindparam("user"),
+        BALANCES.c.daily_limit.is_(None),
+        BALANCES.c.monthly_limit.is_(None),
+        BALANCES.c.balance - BALANCES.c.reserved >= bindparam("amount"),
+    )
+    .values(reserved=BALANCES.c.reserved + bindparam("amount"), updated_at=bindparam("now"))
+)
+_RESERVATION = insert(RESERVATIONS)
+"""Built once: the hot path binds values instead of building expressions per hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +90,56 @@ async def reserve(
     if prompt_tokens < 0 or output_cap < 1:
         raise ValidationFailed("prompt_tokens must be >= 0 and output_cap >= 1")
     now = now or utcnow()
+    amount = pricing.hold(prompt_tokens, output_cap)
+    if (api_key is None or api_key.daily_limit is None) and await _hold_unlimited(
+        session, user_id, amount, now
+    ):
+        cap = output_cap
+    else:
+        cap, amount = await _hold_limited(
+            session, user_id, pricing, prompt_tokens, output_cap, policy, api_key, now
+        )
+    reservation_id = uuid.uuid4()
+    await session.execute(
+        _RESERVATION,
+        {
+            "id": reservation_id,
+            "user_id": user_id,
+            "message_id": message_id,
+            "api_request_id": api_request_id,
+            "api_key_id": api_key.key_id if api_key is not None else None,
+            "model_name": pricing.model_name,
+            "amount": amount,
+            "state": ReservationState.HELD,
+            "expires_at": now + policy.lease,
+            "instance_id": instance_id,
+            "created_at": now,
+        },
+    )
+    return Hold(reservation_id, user_id, amount, cap, prompt_tokens)
+
+
+async def _hold_unlimited(
+    session: AsyncSession, user_id: int, amount: int, now: dt.datetime
+) -> bool:
+    """Hold ``amount`` in one statement if the user has an account without limits that
+    covers it (False otherwise: nothing was changed)."""
+    held = await session.execute(_HOLD_UNLIMITED, {"user": user_id, "amount": amount, "now": now})
+    return bool(held.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def _hold_limited(
+    session: AsyncSession,
+    user_id: int,
+    pricing: Pricing,
+    prompt_tokens: int,
+    output_cap: int,
+    policy: MoneyPolicy,
+    api_key: KeyBudget | None,
+    now: dt.datetime,
+) -> tuple[int, int]:
+    """Hold under the account's row lock what its balance and limits leave room for;
+    (output cap, amount) held."""
     account = await lock_account(session, user_id, policy)
     available = account.balance - account.reserved
     room = available
@@ -113,29 +182,14 @@ async def reserve(
         amount = pricing.hold(prompt_tokens, cap)
 
     held = await session.execute(
-        update(Balance)
-        .where(Balance.user_id == user_id, Balance.balance - Balance.reserved >= amount)
-        .values(reserved=Balance.reserved + amount, updated_at=now)
-        .execution_options(synchronize_session=False)
+        update(BALANCES)
+        .where(BALANCES.c.user_id == user_id, BALANCES.c.balance - BALANCES.c.reserved >= amount)
+        .values(reserved=BALANCES.c.reserved + amount, updated_at=now)
     )
     if held.rowcount != 1:  # type: ignore[attr-defined]
         # Unreachable under the row lock; the conditional UPDATE is the last word anyway.
         raise InsufficientBalance("Balance changed while reserving; try again.", needed=amount)
-    reservation = Reservation(
-        user_id=user_id,
-        message_id=message_id,
-        api_request_id=api_request_id,
-        api_key_id=api_key.key_id if api_key is not None else None,
-        model_name=pricing.model_name,
-        amount=amount,
-        state=ReservationState.HELD,
-        expires_at=now + policy.lease,
-        instance_id=instance_id,
-        created_at=now,
-    )
-    session.add(reservation)
-    await session.flush()
-    return Hold(reservation.id, user_id, amount, cap, prompt_tokens)
+    return cap, amount
 
 
 API_KEY_WINDOW = "apiKeyDaily"
