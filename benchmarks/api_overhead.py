@@ -3,10 +3,12 @@ LiteLLM's proxy, against the upstream directly (the floor), all in one run.
 
     .venv/bin/python -m benchmarks.api_overhead            # full run, about 10 minutes
     .venv/bin/python -m benchmarks.api_overhead --quick    # about a minute (+ the install)
+    .venv/bin/python -m benchmarks.api_overhead --workers 2   # gateway: serve --workers 2
 
 Starts, on 127.0.0.1: the fake OpenAI upstream of ``gateway_overhead`` in its own process
 (50 ms to the first token, then 100 tokens 10 ms apart); ``llm-gateway serve`` as in
-production (PostgreSQL in a scratch database, Redis, its hold and ledger on); LiteLLM's
+production (PostgreSQL in a scratch database, Redis, its hold and ledger on; ``--workers
+N`` worker processes); LiteLLM's
 proxy (``litellm_proxy``: installed on first use into ``benchmarks/.litellm-venv`` from
 the package registry, one worker, no database, no master key) routing ``gpt-4-turbo`` to
 the same upstream. Before the timed phases, one user per gateway chat, each with a
@@ -43,7 +45,7 @@ import httpx2
 import openai
 import uvloop
 
-from benchmarks import api_report, chat_load, litellm_proxy, processes
+from benchmarks import api_report, chat_load, litellm_proxy, processes, procfs
 from benchmarks.api_phase import Keys, keyed_chats, make_key_users, measure
 from benchmarks.chat_load import PhaseStats, direct_chats
 from benchmarks.fake_upstream import TOKEN_TEXT
@@ -53,8 +55,8 @@ from benchmarks.gateway_overhead import (
     RESULTS,
     TOKEN_INTERVAL_MS,
     TOKENS,
-    saturated,
 )
+from benchmarks.overhead_phase import saturated
 from benchmarks.overhead_report import added, code_version, machine, phase_json
 from benchmarks.scratch import MODEL, SECRET, admin, scratch_database
 from tests.fakes import DEFAULT_OPENAI_KEY
@@ -140,17 +142,18 @@ async def main_async(args: argparse.Namespace, litellm_version: str) -> dict[str
         "benchmark": "API overhead: streamed /v1/chat/completions, gateway vs LiteLLM vs direct",
         "machine": machine(),
         "code": code_version(),
-        "load_average_at_start": processes.load_average(),
+        "load_average_at_start": procfs.load_average(),
         "upstream": {
             "first_token_ms": FIRST_TOKEN_MS,
             "tokens": TOKENS,
             "token_interval_ms": TOKEN_INTERVAL_MS,
         },
         "seconds_per_phase": args.seconds,
+        "gateway": {"workers": args.workers},
         "litellm": {
             "version": litellm_version,
             "pinned": litellm_proxy.PINNED,
-            "workers": 1,
+            "workers": litellm_proxy.WORKERS,
             "database": None,
         },
     }
@@ -163,7 +166,7 @@ async def main_async(args: argparse.Namespace, litellm_version: str) -> dict[str
             gateway_keys = await make_key_users(database_url, needed)
             print(f"{needed} users and API keys in {time.monotonic() - made:.1f} s", flush=True)
             env = processes.gateway_env(database_url, REDIS_URL, SECRET, upstream.base_url)
-            gateway = await processes.start_gateway(env, workdir, "gateway")
+            gateway = await processes.start_gateway(env, workdir, "gateway", workers=args.workers)
             stack.push_async_callback(_stop_gateway, gateway, result)
             litellm = await litellm_proxy.start_litellm(workdir, MODEL, upstream.base_url)
             stack.push_async_callback(_stop_litellm, litellm, result)
@@ -191,7 +194,7 @@ async def main_async(args: argparse.Namespace, litellm_version: str) -> dict[str
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     result["elapsed_seconds"] = round(time.monotonic() - started, 1)
-    result["load_average_at_end"] = processes.load_average()
+    result["load_average_at_end"] = procfs.load_average()
     return result
 
 
@@ -218,12 +221,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short run (about a minute)")
     parser.add_argument("--rates", help="arrival rates, chats/s (default 2,5,10,20,...,80)")
     parser.add_argument("--seconds", type=float, help="length of each phase (default 10)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gateway worker processes (serve --workers N)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "api_overhead.json")
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     args.rates = args.rates or ("5,20" if args.quick else "2,5,10,20,30,40,50,60,80")
     args.seconds = args.seconds or (4.0 if args.quick else 10.0)
     version = litellm_proxy.ensure_installed()
-    print(f"LiteLLM {version} ({litellm_proxy.VENV})", flush=True)
+    print(f"LiteLLM {version} ({litellm_proxy.VENV}); gateway {args.workers} worker(s)", flush=True)
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             result = runner.run(main_async(args, version))
@@ -236,7 +244,8 @@ def main() -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     note = (
-        f"{result['machine']['cpus']} cores; LiteLLM {version}, 1 worker, no DB; upstream "
+        f"{result['machine']['cpus']} cores; gateway {args.workers} worker(s); LiteLLM "
+        f"{version}, {litellm_proxy.WORKERS} worker, no DB; upstream "
         f"{FIRST_TOKEN_MS:g} ms + {TOKENS} tokens {TOKEN_INTERVAL_MS:g} ms apart; "
         f"load avg {result['load_average_at_start']}"
     )

@@ -8,7 +8,8 @@ key, made before the phase starts. Gateway keys come from ``make_key_users``: a 
 a funded balance and one API key each, in the scratch database.
 
 CPU is read from /proc before and after the chats: the server's whole process tree
-(children included), the scratch database's PostgreSQL backends, this load process.
+(children included: ``serve --workers N``'s workers), the scratch database's PostgreSQL
+backends, this load process. The server's RSS is its tree's, summed.
 """
 
 from __future__ import annotations
@@ -19,14 +20,12 @@ import os
 import random
 import time
 from collections.abc import Coroutine, Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
 
-from benchmarks import chat_load, processes
+from benchmarks import chat_load, procfs
 from benchmarks.chat_load import Chat, Outcome, PhaseStats
-from benchmarks.gateway_overhead import rss_watch
 from benchmarks.scratch import BALANCE, admin
 from llm_gateway.db.engine import Database, make_engine
 from llm_gateway.services.money import api_keys, balances
@@ -79,36 +78,9 @@ def keyed_chats(client: openai.AsyncOpenAI, keys: list[str], model: str, expecte
     return chat
 
 
-# -- /proc ---------------------------------------------------------------------------------
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU seconds of ``root`` and its live descendants, and of the children they reaped."""
-    parent: dict[int, int] = {}
-    seconds: dict[int, float] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = Path(f"/proc/{entry.name}/stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        fields = text[text.rindex(")") + 2 :].split()
-        pid = int(entry.name)
-        parent[pid] = int(fields[1])
-        seconds[pid] = sum(int(f) for f in fields[11:15]) / processes.CLOCK_TICKS
-    tree = {root}
-    grew = True
-    while grew:
-        more = {pid for pid, ppid in parent.items() if ppid in tree} - tree
-        tree |= more
-        grew = bool(more)
-    return sum(seconds.get(pid, 0.0) for pid in tree)
-
-
 async def _backends_cpu(database: str) -> dict[int, float]:
     rows = await admin(f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}'")
-    return processes.cpu_by_pid(row[0] for row in rows)
+    return procfs.cpu_by_pid(row[0] for row in rows)
 
 
 def _per_chat(seconds: float, stats: PhaseStats) -> float:
@@ -124,18 +96,19 @@ async def measure(
     database: str,
 ) -> PhaseStats:
     """One open-loop phase; ``server`` is the PID of the process under test (None: direct)."""
-    load_before = processes.load_average()
+    load_before = procfs.load_average()
     backends = await _backends_cpu(database)
-    busy_before, _ = processes.machine_busy_seconds()
-    server_before = tree_cpu_seconds(server) if server else 0.0
-    load_cpu = processes.cpu_seconds(os.getpid())
+    busy_before, _ = procfs.machine_busy_seconds()
+    server_before = procfs.tree_cpu_seconds(server) if server else 0.0
+    load_cpu = procfs.cpu_seconds(os.getpid())
     began = time.monotonic()
-    async with rss_watch(server or os.getpid()) as rss:
+    # Direct: this load process alone (its tree would hold the servers and the upstream).
+    async with procfs.rss_watch(server or os.getpid(), tree=server is not None) as rss:
         start, outcomes = await chat_load.open_loop(chat, rate, seconds)
     elapsed = time.monotonic() - began
-    server_cpu = (tree_cpu_seconds(server) if server else 0.0) - server_before
-    load_cpu = processes.cpu_seconds(os.getpid()) - load_cpu
-    busy, _ = processes.machine_busy_seconds()
+    server_cpu = (procfs.tree_cpu_seconds(server) if server else 0.0) - server_before
+    load_cpu = procfs.cpu_seconds(os.getpid()) - load_cpu
+    busy, _ = procfs.machine_busy_seconds()
     after = await _backends_cpu(database)
     postgres = sum(s - backends.get(pid, 0.0) for pid, s in after.items())
     stats = chat_load.summarize(start, seconds, outcomes)
@@ -150,7 +123,7 @@ async def measure(
             "machine_busy": round((busy - busy_before) / elapsed, 2),
         },
         rss_mib={"max": round(max(rss) / 1024, 1), "end": round(rss[-1] / 1024, 1)},
-        load_average={"before": load_before, "after": processes.load_average()},
+        load_average={"before": load_before, "after": procfs.load_average()},
     )
     print(
         f"  {label:>8} {rate:>5g}/s: {stats.completed}/{stats.chats} ok, "

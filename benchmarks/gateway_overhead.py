@@ -2,10 +2,13 @@
 
     .venv/bin/python -m benchmarks.gateway_overhead            # full run, about 5 minutes
     .venv/bin/python -m benchmarks.gateway_overhead --quick    # about 80 seconds
+    .venv/bin/python -m benchmarks.gateway_overhead --workers 2   # serve --workers 2
 
 Starts, on 127.0.0.1: a fake OpenAI upstream in its own process (50 ms to the first token,
 then 100 tokens 10 ms apart), and ``llm-gateway serve`` as in production (PostgreSQL in a
-scratch database, Redis as the broker, uvicorn with uvloop and httptools, DEBUG off).
+scratch database, Redis as the broker, uvicorn with uvloop and httptools, DEBUG off;
+``--workers N`` worker processes, every gateway of the run alike). The gateway's CPU and
+resident memory are always its whole process tree's: the supervisor and every worker.
 Then, in this process (uvloop):
 
 1. SQL statements per chat: a second database setting, ``log_statement = all``, for the
@@ -18,7 +21,8 @@ Then, in this process (uvloop):
    from its own user and dialog, made before the timed phases. Added time = the gateway's
    percentile minus the floor's at the same rate. Stops after the first rate where the
    gateway saturates (errors, falling throughput, or added p99 TTFT over a second).
-4. With ``--profile-rate R``, one more gateway phase at R under ``py-spy record``.
+4. With ``--profile-rate R``, one more gateway phase at R under ``py-spy record``
+   (``--subprocesses``: the workers are sampled too).
 
 Prints a table and writes benchmarks/results/gateway_overhead.json and .png. The numbers
 depend on what else runs on the machine: the load average is recorded with each phase.
@@ -28,15 +32,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +45,12 @@ import openai
 import uvloop
 from redis.asyncio import Redis
 
-from benchmarks import chat_load, processes
-from benchmarks.chat_load import (
-    Chat,
-    GatewayTarget,
-    PhaseStats,
-    Users,
-    direct_chats,
-    gateway_chats,
-)
+from benchmarks import chat_load, processes, procfs
+from benchmarks.chat_load import GatewayTarget, Users, direct_chats, gateway_chats
 from benchmarks.fake_upstream import TOKEN_TEXT
 from benchmarks.idle_memory import IdleSocket, extra_dialogs, measure_idle
+from benchmarks.overhead_phase import profile_phase, run_phase, saturated
 from benchmarks.overhead_report import added, code_version, draw, machine, phase_json, print_table
-from benchmarks.profile_summary import summarize as summarize_profile
 from benchmarks.scratch import MODEL, SECRET, admin, make_users, scratch_database
 from benchmarks.sql_count import measure_sql
 from tests.fakes import DEFAULT_OPENAI_KEY
@@ -67,139 +60,6 @@ RESULTS = Path(__file__).parent / "results"
 FIRST_TOKEN_MS = 50.0
 TOKENS = 100
 TOKEN_INTERVAL_MS = 10.0
-
-
-# -- phases --------------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def rss_watch(pid: int) -> AsyncIterator[list[int]]:
-    """Samples the process's VmRSS (KiB) every 0.25 s while the block runs."""
-    samples: list[int] = []
-
-    async def watch() -> None:
-        while True:
-            samples.append(processes.rss_kib(pid))
-            await asyncio.sleep(0.25)
-
-    task = asyncio.create_task(watch())
-    try:
-        yield samples
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        samples.append(processes.rss_kib(pid))
-
-
-async def _backends(database: str) -> list[int]:
-    """PIDs of the PostgreSQL backends connected to the scratch database."""
-    rows = await admin(f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}'")
-    return [row[0] for row in rows]
-
-
-async def run_phase(
-    database: str,
-    label: str,
-    chat: Chat,
-    rate: float,
-    seconds: float,
-    gateway: processes.Gateway,
-    upstream: processes.FakeUpstream,
-) -> PhaseStats:
-    load_before = processes.load_average()
-    backends = processes.cpu_by_pid(await _backends(database))
-    cpu_before = processes.sample_cpu(gateway.pid, upstream.process.pid)
-    began = time.monotonic()
-    async with rss_watch(gateway.pid) as rss:
-        start, outcomes = await chat_load.open_loop(chat, rate, seconds)
-    elapsed = time.monotonic() - began
-    cpu_after = processes.sample_cpu(gateway.pid, upstream.process.pid)
-    backends_after = processes.cpu_by_pid(await _backends(database))
-    postgres = sum(s - backends.get(pid, 0.0) for pid, s in backends_after.items())
-    stats = chat_load.summarize(start, seconds, outcomes)
-    stats.extra.update(
-        cores={
-            **processes.cores_used(cpu_before, cpu_after, elapsed),
-            "postgres": round(postgres / elapsed, 2),
-        },
-        gateway_cpu_ms_per_chat=round(
-            (cpu_after.gateway - cpu_before.gateway) * 1000 / max(1, stats.chats), 1
-        ),
-        load_cpu_ms_per_chat=round(
-            (cpu_after.load - cpu_before.load) * 1000 / max(1, stats.chats), 1
-        ),
-        gateway_rss_mib={"max": round(max(rss) / 1024, 1), "end": round(rss[-1] / 1024, 1)},
-        load_average={"before": load_before, "after": processes.load_average()},
-    )
-    print(
-        f"  {label:>7} {rate:>5g}/s: {stats.completed}/{stats.chats} ok, "
-        f"TTFT p50 {stats.ttft_ms['p50']} p99 {stats.ttft_ms['p99']} ms, "
-        f"total p50 {stats.total_ms['p50']} ms, {stats.throughput}/s, "
-        f"{stats.deltas_per_chat} deltas/chat, "
-        f"errors {stats.errors or 0}, cores {stats.extra['cores']}, CPU ms/chat: gateway "
-        f"{stats.extra['gateway_cpu_ms_per_chat']} load {stats.extra['load_cpu_ms_per_chat']}",
-        flush=True,
-    )
-    await asyncio.sleep(chat_load.SETTLE_SECONDS)
-    return stats
-
-
-def saturated(rate: float, stats: PhaseStats, added_ttft_p99: float) -> bool:
-    return stats.error_rate > 0.05 or stats.throughput < 0.85 * rate or added_ttft_p99 > 1000
-
-
-# -- profile --------------------------------------------------------------------------------
-
-
-PROFILE_HZ = 200
-
-
-async def profile_phase(
-    database: str,
-    py_spy: str,
-    rate: float,
-    seconds: float,
-    chat: Chat,
-    gateway: processes.Gateway,
-    upstream: processes.FakeUpstream,
-    out: Path,
-) -> dict[str, Any]:
-    """One gateway phase under ``py-spy record`` (non-blocking), from start to last chat."""
-    recorder = await asyncio.create_subprocess_exec(
-        py_spy,
-        "record",
-        "--pid",
-        str(gateway.pid),
-        "--rate",
-        str(PROFILE_HZ),
-        "--nonblocking",
-        "--format",
-        "raw",
-        "--output",
-        str(out),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    await asyncio.sleep(1.0)
-    stats = await run_phase(database, "profile", chat, rate, seconds, gateway, upstream)
-    recorder.send_signal(signal.SIGINT)
-    await recorder.wait()
-    if not await asyncio.to_thread(out.exists):
-        return {"error": "py-spy wrote nothing"}
-    summary = summarize_profile(out)
-    per_chat = 1000 / PROFILE_HZ / stats.chats
-    for key in ("by_library", "self", "gateway_inclusive"):
-        for entry in summary[key]:
-            entry["cpu_ms_per_chat"] = round(entry["samples"] * per_chat, 2)
-    return {
-        "rate": rate,
-        "seconds": seconds,
-        "sampling_hz": PROFILE_HZ,
-        "sampled_cpu_ms_per_chat": round(summary["samples"] * per_chat, 1),
-        "phase": phase_json(stats),
-        **summary,
-    }
 
 
 # -- main --------------------------------------------------------------------------------
@@ -222,16 +82,22 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "gateway overhead: open-loop chats through the gateway vs direct",
         "machine": machine(),
         "code": code_version(),
-        "load_average_at_start": processes.load_average(),
+        "load_average_at_start": procfs.load_average(),
         "upstream": {
             "first_token_ms": FIRST_TOKEN_MS,
             "tokens": TOKENS,
             "token_interval_ms": TOKEN_INTERVAL_MS,
         },
         "seconds_per_phase": args.seconds,
+        "workers": args.workers,
         "variant": args.variant or "as committed",
         "websocket_compression": "none" if args.no_deflate else "permessage-deflate offered",
     }
+    print(
+        f"gateway overhead: {args.workers} worker process(es), rates {args.rates}/s, "
+        f"{args.seconds:g} s per phase, variant {result['variant']}",
+        flush=True,
+    )
     started = time.monotonic()
     upstream = await processes.start_fake(FIRST_TOKEN_MS, TOKENS, TOKEN_INTERVAL_MS)
     redis = Redis.from_url(REDIS_URL)
@@ -262,6 +128,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     args.sql_chats,
                     args.variant,
                     TOKEN_TEXT * TOKENS,
+                    args.workers,
                 )
             if args.idle:
                 own = [IdleSocket(u.token, [u.dialog_id]) for u in users.take(args.idle)]
@@ -270,12 +137,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 measured = [("idle", own), ("idle_shared_sockets", shared)]
                 for key, sockets in measured[:1] if args.quick else measured:
-                    gateway = await processes.start_gateway(env, workdir, key, args.variant)
+                    gateway = await processes.start_gateway(
+                        env, workdir, key, args.variant, args.workers
+                    )
                     try:
                         result[key] = await measure_idle(gateway, sockets, redis, compression)
                     finally:
                         await processes.stop(gateway.process)
-            gateway = await processes.start_gateway(env, workdir, "gateway", args.variant)
+            gateway = await processes.start_gateway(
+                env, workdir, "gateway", args.variant, args.workers
+            )
             http.base_url = httpx.URL(gateway.base_url)
             target = GatewayTarget(gateway.ws_url, http, TOKEN_TEXT * TOKENS, compression)
             try:
@@ -343,7 +214,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await redis.aclose()
         await processes.stop(upstream.process)
     result["elapsed_seconds"] = round(time.monotonic() - started, 1)
-    result["load_average_at_end"] = processes.load_average()
+    result["load_average_at_end"] = procfs.load_average()
     if args.profile_rate or result.get("gateway_log", {}).get("tracebacks"):
         print(f"gateway logs (and any profile) kept in {workdir}", flush=True)
     else:
@@ -363,6 +234,9 @@ def main() -> None:
     parser.add_argument("--profile-rate", type=float, help="also profile one phase at this rate")
     parser.add_argument("--py-spy", help="path of py-spy (default: on PATH)")
     parser.add_argument(
+        "--workers", type=int, default=1, help="gateway worker processes (serve --workers N)"
+    )
+    parser.add_argument(
         "--variant",
         default="",
         help="candidate changes to patch in (benchmarks.gateway_variants), e.g. tracemalloc",
@@ -374,6 +248,8 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "gateway_overhead.json")
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     quick = args.quick
     args.rates = args.rates or ("4,8" if quick else "1,2,4,6,8,10,15,20,30,40,50,60")
     args.seconds = args.seconds or (4.0 if quick else 10.0)
@@ -388,9 +264,9 @@ def main() -> None:
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     if rows:
         note = (
-            f"{result['machine']['cpus']} cores, upstream {FIRST_TOKEN_MS:g} ms to first token "
-            f"+ {TOKENS} tokens {TOKEN_INTERVAL_MS:g} ms apart; load avg at start "
-            f"{result['load_average_at_start']}"
+            f"{result['machine']['cpus']} cores, {args.workers} gateway worker(s), upstream "
+            f"{FIRST_TOKEN_MS:g} ms to first token + {TOKENS} tokens {TOKEN_INTERVAL_MS:g} ms "
+            f"apart; load avg at start {result['load_average_at_start']}"
         )
         draw(rows, args.output.with_suffix(".png"), note)
     print(f"wrote {args.output} in {result['elapsed_seconds']} s")

@@ -1,4 +1,8 @@
-"""Resident memory of idle ``messageEvents`` subscriptions in the gateway process."""
+"""Resident memory of idle ``messageEvents`` subscriptions in the gateway.
+
+The gateway's memory and CPU are its whole process tree's (``procfs``): with ``serve
+--workers N``, the supervisor's and every worker's, VmRSS summed.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
-from benchmarks import chat_load, processes
+from benchmarks import chat_load, processes, procfs
 from benchmarks.chat_load import ChatUser
 from benchmarks.scratch import MODEL
 from llm_gateway.db.engine import Database, make_engine
@@ -48,7 +52,7 @@ async def extra_dialogs(database_url: str, users: list[ChatUser], each: int) -> 
 async def measure_idle(
     gateway: processes.Gateway, sockets: list[IdleSocket], redis: Redis, compression: str | None
 ) -> dict[str, Any]:
-    """The gateway's RSS before and while ``sockets`` hold their idle subscriptions."""
+    """The gateway's tree RSS before and while ``sockets`` hold their idle subscriptions."""
     count = sum(len(s.dialog_ids) for s in sockets)
     gate = asyncio.Semaphore(50)
     release = asyncio.Event()
@@ -78,7 +82,7 @@ async def measure_idle(
     await asyncio.gather(*(hold(s) for s in sockets[:10]))
     release.clear()
     await asyncio.sleep(1.0)
-    before = statistics.median(processes.rss_kib(gateway.pid) for _ in range(3))
+    before = statistics.median(procfs.tree_rss_kib(gateway.pid) for _ in range(3))
 
     channels = [f"llmgw:dialog:{d}" for s in sockets for d in s.dialog_ids]
     holders = [asyncio.create_task(hold(s)) for s in sockets]
@@ -92,18 +96,18 @@ async def measure_idle(
                     break
                 await asyncio.sleep(0.25)
         await asyncio.sleep(2.0)
-        cpu_before = processes.cpu_seconds(gateway.pid)
-        rss = [processes.rss_kib(gateway.pid)]
+        cpu_before = procfs.tree_cpu_seconds(gateway.pid)
+        rss = [procfs.tree_rss_kib(gateway.pid)]
         for _ in range(4):
             await asyncio.sleep(1.0)
-            rss.append(processes.rss_kib(gateway.pid))
-        idle_cpu = (processes.cpu_seconds(gateway.pid) - cpu_before) / 4
+            rss.append(procfs.tree_rss_kib(gateway.pid))
+        idle_cpu = (procfs.tree_cpu_seconds(gateway.pid) - cpu_before) / 4
         held = statistics.median(rss)
     finally:
         release.set()
         await asyncio.gather(*holders, return_exceptions=True)
     await asyncio.sleep(2.0)
-    after_close = processes.rss_kib(gateway.pid)
+    after_close = procfs.tree_rss_kib(gateway.pid)
     result = {
         "subscriptions": count,
         "sockets": len(sockets),
@@ -113,7 +117,8 @@ async def measure_idle(
         "rss_after_closing_mib": round(after_close / 1024, 1),
         "kib_per_subscription": round((held - before) / count, 1),
         "gateway_cores_while_idle": round(idle_cpu, 3),
-        "load_average": processes.load_average(),
+        "processes_in_tree": len(procfs.tree_pids(gateway.pid)),
+        "load_average": procfs.load_average(),
     }
     print(
         f"idle: {count} subscriptions on {len(sockets)} sockets, "

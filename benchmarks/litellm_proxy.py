@@ -32,6 +32,7 @@ VENV = Path(__file__).resolve().parent / ".litellm-venv"
 PINNED = "1.108.14"
 SERIES = "1.108."
 LITELLM_STARTUP_SECONDS = max(STARTUP_SECONDS, 120.0)
+WORKERS = 1  # --num_workers: recorded with the results as it ran
 """The proxy imports a great deal on its first start (byte-compiling a fresh install)."""
 
 
@@ -159,7 +160,7 @@ async def start_litellm(workdir: Path, model: str, upstream: str, venv: Path = V
             "--port",
             str(port),
             "--num_workers",
-            "1",
+            str(WORKERS),
             cwd=workdir,
             env=litellm_env(),
             stdout=sink,

@@ -1,33 +1,32 @@
-"""The processes a benchmark runs and watches: the gateway, the fake upstream, /proc readings.
+"""The processes a benchmark runs: the gateway, the fake upstream (their /proc: ``procfs``).
 
 Everything listens on 127.0.0.1. The gateway is started exactly as in production
-(``llm-gateway serve``: uvicorn picks uvloop and httptools, ``DEBUG`` off); the fake
-upstream runs in a process of its own, so neither shares an event loop with the load.
+(``llm-gateway serve``: uvicorn picks uvloop and httptools, ``DEBUG`` off; with
+``--workers N``, a supervisor and N worker processes on one socket); the fake upstream
+runs in a process of its own, so neither shares an event loop with the load.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from benchmarks import procfs
 from tests.fakes import DEFAULT_OPENAI_KEY
 
 GATEWAY = Path(sys.executable).with_name("llm-gateway")
 REPOSITORY = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 60.0
 STOP_SECONDS = 30.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -122,6 +121,7 @@ def gateway_env(database_url: str, redis_url: str, secret: str, upstream: str) -
                 "PROVIDER_",
                 "RATE_LIMIT_",
                 "INITIAL_TOKEN_",
+                "WEB_CONCURRENCY",  # the workers are start_gateway's to choose
             )
         )
     }
@@ -139,12 +139,13 @@ def gateway_env(database_url: str, redis_url: str, secret: str, upstream: str) -
 
 
 async def start_gateway(
-    env: dict[str, str], workdir: Path, name: str, variants: str = ""
+    env: dict[str, str], workdir: Path, name: str, variants: str = "", workers: int = 1
 ) -> Gateway:
-    """``llm-gateway serve`` on a free port; returns once ``/readyz`` answers 200.
+    """``llm-gateway serve`` on a free port; returns once it serves (``_wait_ready``).
 
     With ``variants`` the same command runs through ``benchmarks.gateway_variants``,
-    which patches those candidate changes in first.
+    which patches those candidate changes in first (in the supervisor only: uvicorn's
+    spawned workers import ``llm_gateway`` afresh). ``workers`` > 1 adds ``--workers N``.
     """
     port = free_port()
     log = workdir / f"{name}.log"
@@ -152,118 +153,71 @@ async def start_gateway(
     if variants:
         command = [sys.executable, "-m", "benchmarks.gateway_variants"]
         env = {**env, "BENCH_VARIANTS": variants, "PYTHONPATH": str(REPOSITORY)}
+    more = ["--workers", str(workers)] if workers > 1 else []
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
             *command,
             "serve",
             "--port",
             str(port),
+            *more,
             cwd=workdir,
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
     gateway = Gateway(process, port, log)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_SECONDS
+    try:
+        async with asyncio.timeout(STARTUP_SECONDS):
+            await _wait_ready(gateway, workers)
+    except TimeoutError:
+        await stop(process)
+        raise RuntimeError(f"the gateway did not become ready: {log.read_text()}") from None
+    return gateway
+
+
+QUIET_CPU_SECONDS = 0.05  # per worker in QUIET_WINDOW: done importing, waiting for work
+QUIET_WINDOW = 0.25
+
+
+async def _wait_ready(gateway: Gateway, workers: int) -> None:
+    """Until ``/readyz`` answers 200 and, with several workers, all of them are up.
+
+    Workers share the supervisor's socket and one that is still starting accepts no
+    connection, so a 200 says only that one worker is ready. Hence: N spawned children of
+    the supervisor, each quiet (its start-up's imports done), ``/readyz`` 200, then two
+    more ``/readyz`` per worker, each on a new connection (any worker may accept it).
+    """
     async with httpx.AsyncClient(base_url=gateway.base_url) as client:
-        while loop.time() < deadline:
-            if process.returncode is not None:
-                raise RuntimeError(f"the gateway exited: {log.read_text()}")
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return gateway
-            except httpx.TransportError:
-                pass
+        while not (await _ready(client) and await _workers_up(gateway.pid, workers)):
+            if gateway.process.returncode is not None:
+                raise RuntimeError(f"the gateway exited: {gateway.log.read_text()}")
             await asyncio.sleep(0.1)
-    await stop(process)
-    raise RuntimeError(f"the gateway did not become ready: {log.read_text()}")
+    more = 2 * workers if workers > 1 else 0
+    while more:
+        async with httpx.AsyncClient(base_url=gateway.base_url) as fresh:  # a new connection
+            ready = await _ready(fresh)
+        if ready:
+            more -= 1
+        else:
+            await asyncio.sleep(0.1)
 
 
-# -- /proc ---------------------------------------------------------------------------------
+async def _ready(client: httpx.AsyncClient) -> bool:
+    try:
+        return (await client.get("/readyz")).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
-def rss_kib(pid: int) -> int:
-    """Resident memory (VmRSS) of one process, in KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def _stat(pid: int | str) -> tuple[str, float]:
-    """(command name, user + system CPU seconds) of one process."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    name = text[text.index("(") + 1 : text.rindex(")")]
-    fields = text[text.rindex(")") + 2 :].split()
-    return name, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def cpu_seconds(pid: int) -> float:
-    return _stat(pid)[1]
-
-
-def cpu_by_pid(pids: Iterable[int]) -> dict[int, float]:
-    """CPU seconds of each process still alive."""
-    seconds = {}
-    for pid in pids:
-        try:
-            seconds[pid] = cpu_seconds(pid)
-        except (OSError, ValueError):
-            continue
-    return seconds
-
-
-def _cpu_by_name(names: tuple[str, ...]) -> float:
-    total = 0.0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            name, seconds = _stat(entry.name)
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-        if name.startswith(names):
-            total += seconds
-    return total
-
-
-def machine_busy_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    total = sum(fields[:8])
-    idle = fields[3] + fields[4]
-    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-@dataclass(frozen=True, slots=True)
-class CpuSample:
-    gateway: float
-    upstream: float
-    load: float
-    redis: float
-    machine_busy: float
-
-
-def sample_cpu(gateway_pid: int, upstream_pid: int) -> CpuSample:
-    """CPU seconds used so far by each party (Redis: the whole server, shared with others)."""
-    busy, _ = machine_busy_seconds()
-    return CpuSample(
-        gateway=cpu_seconds(gateway_pid),
-        upstream=cpu_seconds(upstream_pid),
-        load=cpu_seconds(os.getpid()),
-        redis=_cpu_by_name(("redis-server",)),
-        machine_busy=busy,
-    )
-
-
-def cores_used(before: CpuSample, after: CpuSample, seconds: float) -> dict[str, float]:
-    """Average cores each party kept busy between two samples."""
-    return {
-        f.name: round((getattr(after, f.name) - getattr(before, f.name)) / seconds, 2)
-        for f in dataclasses.fields(CpuSample)
-    }
+async def _workers_up(supervisor: int, workers: int) -> bool:
+    """``workers`` spawned children of ``supervisor`` exist and none is busy starting."""
+    if workers <= 1:
+        return True
+    children = procfs.spawned_children(supervisor)
+    if len(children) < workers:
+        return False
+    before = procfs.cpu_by_pid(children)
+    await asyncio.sleep(QUIET_WINDOW)
+    after = procfs.cpu_by_pid(children)
+    return all(after.get(pid, 0.0) - before[pid] < QUIET_CPU_SECONDS for pid in before)

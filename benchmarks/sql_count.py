@@ -75,10 +75,12 @@ async def measure_sql(
     chats: int,
     variants: str,
     expected_text: str,
+    workers: int = 1,
 ) -> dict[str, Any]:
+    """Statements per chat over ``chats`` chats, through a gateway of ``workers`` workers."""
     await admin(f"ALTER DATABASE \"{name}\" SET log_statement = 'all'")
     try:
-        gateway = await processes.start_gateway(env, workdir, "gateway-sql", variants)
+        gateway = await processes.start_gateway(env, workdir, "gateway-sql", variants, workers)
         try:
             target = GatewayTarget(gateway.ws_url, http, expected_text)
             http.base_url = httpx.URL(gateway.base_url)
