@@ -142,12 +142,22 @@ class GraphQLSocket:
     def __init__(self, connection: ClientConnection) -> None:
         self.connection = connection
         self._ids = itertools.count(1)
+        # Messages of this client's other open operations that arrived while ``events``
+        # read one operation (the protocol does not order operations among themselves),
+        # in arrival order; ``receive`` and ``events`` hand them out first.
+        self._held: list[dict[str, Any]] = []
+        self._open: set[str] = set()
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.connection.send(json.dumps(message))
 
     async def receive(self, within: float = RECEIVE_TIMEOUT_SECONDS) -> dict[str, Any]:
         """The next protocol message; answers server pings; raises SocketClosed."""
+        if self._held:
+            return self._held.pop(0)
+        return await self._receive(within)
+
+    async def _receive(self, within: float = RECEIVE_TIMEOUT_SECONDS) -> dict[str, Any]:
         while True:
             try:
                 async with asyncio.timeout(within):
@@ -182,6 +192,7 @@ class GraphQLSocket:
                 "payload": {"query": query, "variables": variables or {}},
             }
         )
+        self._open.add(operation_id)
         return operation_id
 
     async def events(self, operation_id: str) -> AsyncIterator[dict[str, Any]]:
@@ -190,15 +201,24 @@ class GraphQLSocket:
         An ``error`` message (a request the server rejected) ends the stream by raising.
         """
         while True:
-            message = await self.receive()
-            if message.get("id") != operation_id:
+            mine = next((m for m in self._held if m.get("id") == operation_id), None)
+            if mine is not None:
+                self._held.remove(mine)
+            message = mine or await self._receive()
+            other = message.get("id")
+            if other != operation_id:
+                if other in self._open:  # another open operation's: kept for its reader
+                    self._held.append(message)
+                    continue
                 raise AssertionError(f"unexpected message for another operation: {message}")
             if message["type"] == "next":
                 payload: dict[str, Any] = message["payload"]
                 yield payload
             elif message["type"] == "complete":
+                self._open.discard(operation_id)
                 return
             elif message["type"] == "error":
+                self._open.discard(operation_id)
                 raise AssertionError(f"operation {operation_id} failed: {message['payload']}")
             else:
                 raise AssertionError(f"unexpected message: {message}")

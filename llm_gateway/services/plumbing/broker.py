@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +34,7 @@ from llm_gateway.services.plumbing.fanout import (
     Fanout,
     Subscription,
 )
+from llm_gateway.services.plumbing.outbox import Outbox, decode, encode
 
 __all__ = [
     "UNAVAILABLE_MESSAGE",
@@ -91,7 +91,7 @@ class InProcessBroker:
 
     async def publish(self, channel: str, event: Event) -> bool:
         # Round-trip through JSON so both brokers hand subscribers the same shapes.
-        self._fanout.deliver(channel, json.loads(json.dumps(event)))
+        self._fanout.deliver(channel, decode(encode(event)))
         return True
 
     async def send(self, event: BrokerEvent) -> bool:
@@ -128,6 +128,7 @@ class RedisBroker:
         self._lock = asyncio.Lock()
         self._available = True  # until Redis says otherwise
         self._closed = False
+        self._outbox = Outbox(redis, timeout=REDIS_CALL_SECONDS, on_error=self._lost)
 
     @property
     def available(self) -> bool:
@@ -136,13 +137,7 @@ class RedisBroker:
     async def publish(self, channel: str, event: Event) -> bool:
         if not self._available:
             return False
-        try:
-            async with asyncio.timeout(REDIS_CALL_SECONDS):
-                await self._redis.publish(self._prefix + channel, json.dumps(event))
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._lost(exc)
-            return False
-        return True
+        return await self._outbox.publish(self._prefix + channel, encode(event))
 
     async def send(self, event: BrokerEvent) -> bool:
         return await self.publish(event.channel, event.to_wire())
@@ -182,7 +177,7 @@ class RedisBroker:
             channel = message["channel"]
             if isinstance(channel, bytes):
                 channel = channel.decode()
-            self._fanout.deliver(channel.removeprefix(self._prefix), json.loads(message["data"]))
+            self._fanout.deliver(channel.removeprefix(self._prefix), decode(message["data"]))
 
     async def _reconnect(self) -> None:
         async with self._lock:
