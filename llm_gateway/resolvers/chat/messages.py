@@ -210,11 +210,7 @@ async def message_events(info: Info, dialog_id: uuid.UUID) -> AsyncGenerator[Mes
     """Typed events of a dialog's answers: started, deltas (numbered), then exactly one of
     completed or failed per answer. Joining mid-answer first gives the text so far."""
     ctx = info.context
-    services = ctx.services
-    user_id = ctx.principal.user_id
-    async with services.db.read() as session:
-        await dialogs.get_dialog(session, user_id, dialog_id)
-    with services.metrics.subscribed("messageEvents"):
+    with ctx.services.metrics.subscribed("messageEvents"):
         async for event in message_events_of(ctx, dialog_id):
             yield event
 
@@ -225,7 +221,11 @@ async def message_events_of(
     services = ctx.services
     user_id = ctx.principal.user_id
     async for event in streams.dialog_events(
-        services.db, services.broker, dialog_id, services.generations.request_snapshots
+        services.db,
+        services.broker,
+        dialog_id,
+        services.generations.request_snapshots,
+        owner_id=user_id,
     ):
         if isinstance(event, streams.Delta):
             yield MessageDelta(message_id=event.message_id, seq=event.seq, text=event.text)

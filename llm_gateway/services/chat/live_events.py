@@ -23,6 +23,7 @@ from llm_gateway.db.engine import Database
 from llm_gateway.db.models import Message
 from llm_gateway.enums import MessageStatus
 from llm_gateway.errors import ServiceUnavailable
+from llm_gateway.services.chat.dialogs import get_dialog
 from llm_gateway.services.chat.message_wire import message_of
 from llm_gateway.services.plumbing import broker_events as wire
 from llm_gateway.services.plumbing.broker import Broker
@@ -66,8 +67,11 @@ class Failed:
 MessageEvent = Started | Delta | Completed | Failed
 
 
-async def _streaming_ids(db: Database, dialog_id: uuid.UUID) -> list[uuid.UUID]:
+async def _streaming_ids(db: Database, dialog_id: uuid.UUID, owner_id: int) -> list[uuid.UUID]:
+    """The dialog's answers still streaming, once it is known to be the owner's and live
+    (NOT_FOUND otherwise): one read for both."""
     async with db.read() as session:
+        await get_dialog(session, owner_id, dialog_id)
         rows = await session.scalars(
             select(Message.id).where(
                 Message.dialog_id == dialog_id, Message.status == MessageStatus.STREAMING
@@ -153,8 +157,11 @@ async def dialog_events(
     broker: Broker,
     dialog_id: uuid.UUID,
     request_snapshots: Callable[[uuid.UUID], Awaitable[bool]],
+    *,
+    owner_id: int,
 ) -> AsyncIterator[MessageEvent]:
-    """Every message event of a dialog from now on, with in-flight answers caught up first.
+    """Every message event of ``owner_id``'s dialog from now on, with in-flight answers
+    caught up first. NOT_FOUND before any event unless the dialog is theirs and live.
 
     The database, not the broker, says how an answer ended. While answers are followed
     and the channel is quiet for ``IDLE_CHECK_SECONDS``, their stored state is looked at,
@@ -165,7 +172,7 @@ async def dialog_events(
     """
     tracker = _Tracker()
     async with broker.subscribe(wire.dialog_channel(dialog_id)) as subscription:
-        in_flight = await _streaming_ids(db, dialog_id)
+        in_flight = await _streaming_ids(db, dialog_id, owner_id)
         for message_id in in_flight:
             tracker.expect_snapshot(message_id)
         loop = asyncio.get_running_loop()

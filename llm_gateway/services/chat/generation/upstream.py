@@ -261,6 +261,9 @@ class Upstream:
                 elif isinstance(event, TextDelta) and event.text:
                     if not running.has_output:
                         timing["ttft"] = ms_since(started)
+                        # Nothing to lose before the first text: partial saves are due
+                        # every GENERATION_FLUSH_SECONDS of streaming from here on.
+                        last_flush = time.monotonic()
                     running.parts.append(event.text)
                     if running.listener is not None:
                         running.listener(event)
