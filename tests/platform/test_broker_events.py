@@ -3,16 +3,41 @@ read (a rolling deploy shares one Redis), and what arrives decodes back to the e
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
 import pytest
 
+from llm_gateway.services.money.balance_wire import view_of, view_payload
+from llm_gateway.services.money.balances import BalanceView, Window
 from llm_gateway.services.plumbing import broker_events as wire
 
 DIALOG = uuid.UUID("00000000-0000-0000-0000-0000000000d1")
 MESSAGE = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
 ROW = {"id": str(MESSAGE), "content": "Paris"}
+VIEW = BalanceView(
+    user_id=7,
+    balance=9_000,
+    reserved=300,
+    lifetime_used=1_000,
+    daily=Window(
+        "daily",
+        5_000,
+        1_000,
+        dt.datetime(2026, 12, 3, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 4, tzinfo=dt.UTC),
+    ),
+    monthly=Window(
+        "monthly",
+        None,
+        1_000,
+        dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+        dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+    ),
+    created_at=dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC),
+)
+BALANCE = view_payload(VIEW)
 
 # (event, its channel, the JSON an earlier version put on the wire for it)
 KNOWN: list[tuple[Any, str, dict[str, Any]]] = [
@@ -35,6 +60,11 @@ KNOWN: list[tuple[Any, str, dict[str, Any]]] = [
         wire.MessageCompleted(DIALOG, MESSAGE, ROW),
         f"dialog:{DIALOG}",
         {"type": "completed", "row": ROW, "messageId": str(MESSAGE)},
+    ),
+    (  # with the balance its charge left, read as it committed
+        wire.MessageCompleted(DIALOG, MESSAGE, ROW, BALANCE),
+        f"dialog:{DIALOG}",
+        {"type": "completed", "row": ROW, "balance": BALANCE, "messageId": str(MESSAGE)},
     ),
     (
         wire.MessageFailed(DIALOG, MESSAGE, "RATE_LIMITED", "try later", ROW),
@@ -103,3 +133,15 @@ def test_an_event_this_version_cannot_read_is_dropped(data: dict[str, Any]) -> N
     assert wire.decode_dialog_event(DIALOG, data) is None
     assert wire.decode_control(data) is None
     assert wire.ApiKeyRevoked.from_wire(data) is None
+
+
+def test_a_balance_view_survives_its_wire_form() -> None:
+    assert view_of(BALANCE) == VIEW
+    assert view_of(view_payload(VIEW)) == VIEW
+
+
+@pytest.mark.parametrize(
+    "payload", [None, "x", {}, {**BALANCE, "daily": [1]}, {**BALANCE, "balance": "lots"}]
+)
+def test_a_malformed_balance_is_read_back_instead(payload: Any) -> None:
+    assert view_of(payload) is None

@@ -230,14 +230,18 @@ async def message_events_of(
         if isinstance(event, streams.Delta):
             yield MessageDelta(message_id=event.message_id, seq=event.seq, text=event.text)
             continue
-        # Events carry their message; only one from an older instance or the sweeper
-        # needs it read back. A fresh session per read, closed before yielding: a
-        # subscription holds none. An answer's end still checks that the dialog is the
-        # caller's and not deleted (as reading the message back did), so a subscription
-        # on a deleted dialog ends with NOT_FOUND; a completion also reads the balance,
-        # which for a user the gateway already knows needs no writing transaction.
+        # Events carry their message (a completion also the balance after its charge);
+        # only one from an older instance or the sweeper needs them read back. A fresh
+        # session per read, closed before yielding: a subscription holds none. An answer's
+        # end still checks that the dialog is the caller's and not deleted (as reading the
+        # message back did), so a subscription on a deleted dialog ends with NOT_FOUND; a
+        # completion's finish made that check as it committed, when it carries a balance.
         row = event.final if isinstance(event, streams.Failed) else event.message
         view: balances.BalanceView | None = None
+        if isinstance(event, streams.Completed) and row is not None and event.balance:
+            # Its finish read the balance (and found the dialog live) as it committed.
+            yield _typed(event, row, event.balance)
+            continue
         if row is not None and not isinstance(event, streams.Started):
             async with services.db.read() as session:
                 await dialogs.get_dialog(session, user_id, dialog_id)

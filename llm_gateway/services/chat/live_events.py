@@ -25,6 +25,8 @@ from llm_gateway.enums import MessageStatus
 from llm_gateway.errors import ServiceUnavailable
 from llm_gateway.services.chat.dialogs import get_dialog
 from llm_gateway.services.chat.message_wire import message_of
+from llm_gateway.services.money.balance_wire import view_of
+from llm_gateway.services.money.balances import BalanceView
 from llm_gateway.services.plumbing import broker_events as wire
 from llm_gateway.services.plumbing.broker import Broker
 
@@ -54,6 +56,8 @@ class Delta:
 class Completed:
     message_id: uuid.UUID
     message: Message | None = None
+    balance: BalanceView | None = None
+    """The user's balance after the charge, as the event carried it (None: read it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,8 +252,8 @@ def _translate(tracker: _Tracker, received: wire.DialogEvent) -> list[MessageEve
             return list(tracker.snapshot(message_id, seq, text))
         case wire.MessageDelta(seq=seq, text=text):
             return list(tracker.delta(Delta(message_id, seq, text)))
-        case wire.MessageCompleted(row=row):
-            completed = Completed(message_id, message_of(row))
+        case wire.MessageCompleted(row=row, balance=balance):
+            completed = Completed(message_id, message_of(row), view_of(balance))
             return [completed] if tracker.finished(message_id) else []
         case wire.MessageFailed(code=code, message=text, row=row):
             if tracker.finished(message_id):

@@ -102,15 +102,18 @@ class MessageSnapshot(_OnDialog):
 
 @dataclass(frozen=True, slots=True)
 class MessageCompleted(_OnDialog):
-    """An answer ended complete; ``row`` is its final ``message_wire`` payload."""
+    """An answer ended complete; ``row`` is its final ``message_wire`` payload, ``balance``
+    the user's balance after its charge (``balance_wire``; None: subscribers read it)."""
 
     dialog_id: uuid.UUID
     message_id: uuid.UUID
     row: Wire | None = None
+    balance: Wire | None = None
     kind: ClassVar[str] = "completed"
 
     def to_wire(self) -> Wire:
-        return _answer(self.kind, self.message_id, row=self.row)
+        extra = {} if self.balance is None else {"balance": self.balance}
+        return _answer(self.kind, self.message_id, row=self.row, **extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +161,9 @@ def decode_dialog_event(dialog_id: uuid.UUID, wire: Wire) -> DialogEvent | None:
         if kind == MessageSnapshot.kind:
             return MessageSnapshot(dialog_id, message_id, int(wire["seq"]), str(wire["text"]))
         if kind == MessageCompleted.kind:
-            return MessageCompleted(dialog_id, message_id, row)
+            balance = wire.get("balance")
+            balance = balance if isinstance(balance, dict) else None
+            return MessageCompleted(dialog_id, message_id, row, balance)
         if kind == MessageFailed.kind:
             code, text = str(wire.get("code", "")), str(wire.get("message", ""))
             return MessageFailed(dialog_id, message_id, code, text, row)

@@ -10,15 +10,23 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from llm_gateway.db.engine import Database
+from llm_gateway.db.models import Message
 from llm_gateway.enums import MessageStatus
+from llm_gateway.errors import NotFound
 from llm_gateway.observability.metrics import GatewayMetrics
+from llm_gateway.services.chat.dialogs import get_dialog
 from llm_gateway.services.chat.generation import outcomes
 from llm_gateway.services.chat.generation.outcomes import Outcome
 from llm_gateway.services.chat.generation.upstream import Running, publish_deltas
 from llm_gateway.services.chat.message_wire import message_payload
+from llm_gateway.services.money.balance_wire import view_payload
+from llm_gateway.services.money.balances import MoneyPolicy, existing_balance
 from llm_gateway.services.plumbing import broker_events as wire
 from llm_gateway.services.plumbing.broker import Broker
+from llm_gateway.services.plumbing.broker_events import Wire
 
 logger = logging.getLogger("llm_gateway.generation")
 
@@ -35,10 +43,16 @@ async def save_partial(db: Database, running: Running) -> None:
 
 
 async def finish(
-    db: Database, broker: Broker, running: Running, outcome: Outcome, metrics: GatewayMetrics
+    db: Database,
+    broker: Broker,
+    running: Running,
+    outcome: Outcome,
+    metrics: GatewayMetrics,
+    policy: MoneyPolicy,
 ) -> None:
     """Store the answer's end, then tell its subscribers and the user's balance watchers
-    (and count it in ``metrics``, once committed)."""
+    (and count it in ``metrics``, once committed). A completion carries the balance its
+    charge left, read in the same transaction, so no subscriber has to read it."""
     job = running.job
     assert job.dialog_id is not None, "an answer in a dialog"
     await publish_deltas(broker, running)  # the last coalesced text before the end
@@ -46,6 +60,7 @@ async def finish(
         try:
             async with db.transaction() as session:
                 message = await outcomes.finish(session, job, outcome, metrics)
+                balance = await _balance_after(session, job.user_id, message, policy)
             break
         except Exception:
             logger.exception("finishing %s failed (attempt %d)", job.message_id, attempt + 1)
@@ -56,9 +71,23 @@ async def finish(
     row = message_payload(message)
     end: wire.AnswerEnd
     if message.status == MessageStatus.COMPLETE:
-        end = wire.MessageCompleted(job.dialog_id, job.message_id, row)
+        end = wire.MessageCompleted(job.dialog_id, job.message_id, row, balance)
     else:
         code, text = message.error_code or "FAILED", message.error_message or ""
         end = wire.MessageFailed(job.dialog_id, job.message_id, code, text, row)
     await broker.send(end)
     await broker.send(wire.BalanceChanged(job.user_id, "usage"))
+
+
+async def _balance_after(
+    session: AsyncSession, user_id: int, message: Message, policy: MoneyPolicy
+) -> Wire | None:
+    """The balance a completed answer left, while its dialog is still the user's and live
+    (None otherwise: a subscriber then reads, and meets NOT_FOUND for a deleted dialog)."""
+    if message.status != MessageStatus.COMPLETE:
+        return None
+    try:
+        await get_dialog(session, user_id, message.dialog_id)
+        return view_payload(await existing_balance(session, user_id, policy))
+    except NotFound:
+        return None

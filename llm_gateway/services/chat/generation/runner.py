@@ -233,7 +233,9 @@ class GenerationManager:
             record_outcome(record, running, outcome)
             running.finishing = True
             try:
-                await persistence.finish(self._db, self._broker, running, outcome, self.metrics)
+                await persistence.finish(
+                    self._db, self._broker, running, outcome, self.metrics, self._policy()
+                )
             finally:
                 self._running.pop(running.job.message_id, None)
 
