@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     provider_first_token_timeout: float = Field(default=60.0, gt=0)
     provider_idle_timeout: float = Field(default=60.0, gt=0)
     generation_flush_seconds: float = Field(default=1.0, gt=0)
-    delta_coalesce_ms: float = Field(default=25.0, ge=0)
+    delta_coalesce_ms: float = Field(default=50.0, ge=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
     # Money and limits.

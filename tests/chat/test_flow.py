@@ -557,7 +557,7 @@ async def test_deltas_are_coalesced_but_the_first_is_not_delayed(
     assert "".join(d["text"] for d in deltas) == scenario.text
     assert deltas[0]["text"] == scenario.pieces()[0]  # sent alone, at once
     assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
-    assert len(deltas) < len(scenario.pieces()) / 2  # 25 ms windows over ~0.3 s of tokens
+    assert len(deltas) < len(scenario.pieces()) / 2  # 50 ms windows over ~0.3 s of tokens
 
 
 async def test_a_subscription_on_a_dialog_deleted_mid_answer_ends_not_found(
