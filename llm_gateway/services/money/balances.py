@@ -10,10 +10,12 @@ are in ``holds.py``, staff changes and ledger reads in ``ledger.py``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +27,7 @@ from llm_gateway.errors import (
     NotFound,
     ValidationFailed,
 )
+from llm_gateway.services.money.account_rows import ACCOUNT, USED_SINCE, Account
 from llm_gateway.services.plumbing.pagination import (
     Page,
     check_page_size,
@@ -163,16 +166,7 @@ async def _used_since(
 
     The day always lies inside the month, so one range scan serves both sums.
     """
-    today = case((TokenTransaction.created_at >= day, TokenTransaction.amount), else_=0)
-    rows = await session.execute(
-        select(TokenTransaction.user_id, func.sum(TokenTransaction.amount), func.sum(today))
-        .where(
-            TokenTransaction.user_id.in_(user_ids),
-            TokenTransaction.kind.in_((LedgerKind.USAGE, LedgerKind.REFUND)),
-            TokenTransaction.created_at >= month,
-        )
-        .group_by(TokenTransaction.user_id)
-    )
+    rows = await session.execute(USED_SINCE, {"users": user_ids, "month": month, "day": day})
     # Sums of usage only grow; capped, a balance view can always be sent (SafeInt).
     return {
         user_id: (saturated(-int(monthly or 0)), saturated(-int(daily or 0)))
@@ -181,7 +175,7 @@ async def _used_since(
 
 
 async def _windows_many(
-    session: AsyncSession, accounts: list[Balance], policy: MoneyPolicy, now: dt.datetime
+    session: AsyncSession, accounts: Sequence[Account], policy: MoneyPolicy, now: dt.datetime
 ) -> list[tuple[Window, Window]]:
     """The day and month windows of each account, in one statement."""
     day, next_day, month, next_month = windows_at(now, policy.zone)
@@ -199,12 +193,12 @@ async def _windows_many(
 
 
 async def windows_of(
-    session: AsyncSession, account: Balance, policy: MoneyPolicy, now: dt.datetime
+    session: AsyncSession, account: Account, policy: MoneyPolicy, now: dt.datetime
 ) -> tuple[Window, Window]:
     return (await _windows_many(session, [account], policy, now))[0]
 
 
-def _view(account: Balance, daily: Window, monthly: Window) -> BalanceView:
+def _view(account: Account, daily: Window, monthly: Window) -> BalanceView:
     return BalanceView(
         user_id=account.user_id,
         balance=account.balance,
@@ -231,7 +225,8 @@ async def existing_balance(
     session: AsyncSession, user_id: int, policy: MoneyPolicy, *, now: dt.datetime | None = None
 ) -> BalanceView:
     """Staff read of a user the gateway already knows; NOT_FOUND otherwise."""
-    account = await session.get(Balance, user_id, populate_existing=True)
+    row = (await session.execute(ACCOUNT, {"user": user_id})).first()
+    account = cast(Account | None, row)
     if account is None:
         raise NotFound(f"User {user_id} has no balance yet.", userId=user_id)
     daily, monthly = await windows_of(session, account, policy, now or utcnow())

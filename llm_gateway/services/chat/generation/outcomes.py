@@ -11,8 +11,9 @@ import logging
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.base import utcnow
@@ -32,6 +33,18 @@ from llm_gateway.services.money import holds
 from llm_gateway.services.money.holds import Pricing, Settlement
 
 logger = logging.getLogger("llm_gateway.chat")
+
+_DIALOGS = cast(Table, Dialog.__table__)
+_MESSAGES = cast(Table, Message.__table__)
+_TOUCH_DIALOG = (
+    update(_DIALOGS).where(_DIALOGS.c.id == bindparam("dialog")).values(updated_at=bindparam("now"))
+)
+_SAVE_PARTIAL = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("message"), _MESSAGES.c.status == MessageStatus.STREAMING)
+    .values(content=bindparam("text"))
+)
+"""Built once: every answer runs these (Core statements, values bound)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,24 +131,14 @@ async def finish(
     message.total_ms = outcome.total_ms
     message.completed_at = now
     assert job.dialog_id is not None, "an answer in a dialog"
-    await session.execute(
-        update(Dialog)
-        .where(Dialog.id == job.dialog_id)
-        .values(updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_TOUCH_DIALOG, {"dialog": job.dialog_id, "now": now})
     await session.flush()
     return message
 
 
 async def save_partial(session: AsyncSession, message_id: uuid.UUID, text: str) -> None:
     """Persist the text streamed so far (periodically, so a crash loses little)."""
-    await session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.status == MessageStatus.STREAMING)
-        .values(content=text)
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_SAVE_PARTIAL, {"message": message_id, "text": text})
 
 
 async def held_reservation_of(session: AsyncSession, message_id: uuid.UUID) -> uuid.UUID | None:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.engine import Database
-from llm_gateway.db.models import Message
+from llm_gateway.db.models import Dialog, Message
 from llm_gateway.enums import MessageStatus
 from llm_gateway.errors import NotFound
 from llm_gateway.observability.metrics import GatewayMetrics
-from llm_gateway.services.chat.dialogs import get_dialog
 from llm_gateway.services.chat.generation import outcomes
 from llm_gateway.services.chat.generation.outcomes import Outcome
 from llm_gateway.services.chat.generation.upstream import Running, publish_deltas
@@ -31,6 +32,12 @@ from llm_gateway.services.plumbing.broker_events import Wire
 logger = logging.getLogger("llm_gateway.generation")
 
 FINISH_ATTEMPTS = 3
+_DIALOGS = cast(Table, Dialog.__table__)
+_LIVE_DIALOG = select(_DIALOGS.c.id).where(
+    _DIALOGS.c.id == bindparam("dialog"),
+    _DIALOGS.c.user_id == bindparam("user"),
+    _DIALOGS.c.deleted_at.is_(None),
+)
 
 
 async def save_partial(db: Database, running: Running) -> None:
@@ -86,8 +93,9 @@ async def _balance_after(
     (None otherwise: a subscriber then reads, and meets NOT_FOUND for a deleted dialog)."""
     if message.status != MessageStatus.COMPLETE:
         return None
+    if await session.scalar(_LIVE_DIALOG, {"dialog": message.dialog_id, "user": user_id}) is None:
+        return None
     try:
-        await get_dialog(session, user_id, message.dialog_id)
         return view_payload(await existing_balance(session, user_id, policy))
     except NotFound:
         return None
