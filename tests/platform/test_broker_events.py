@@ -11,6 +11,7 @@ import pytest
 
 from llm_gateway.services.money.balance_wire import view_of, view_payload
 from llm_gateway.services.money.balances import BalanceView, Window
+from llm_gateway.services.plumbing import broker_control as control
 from llm_gateway.services.plumbing import broker_events as wire
 
 DIALOG = uuid.UUID("00000000-0000-0000-0000-0000000000d1")
@@ -87,12 +88,12 @@ KNOWN: list[tuple[Any, str, dict[str, Any]]] = [
     (wire.ConfigChanged(wire.MODELS_CHANGED_KEY), "config", {"key": "models"}),
     (wire.ApiKeyRevoked(MESSAGE), "api-keys", {"keyId": str(MESSAGE)}),
     (
-        wire.CancelRequest(MESSAGE),
+        control.CancelRequest(MESSAGE),
         "generation-control",
         {"type": "cancel", "messageId": str(MESSAGE)},
     ),
     (
-        wire.SnapshotRequest(DIALOG),
+        control.SnapshotRequest(DIALOG),
         "generation-control",
         {"type": "snapshot", "dialogId": str(DIALOG)},
     ),
@@ -108,7 +109,7 @@ def _decode(channel: str, data: dict[str, Any]) -> Any:
         return wire.ConfigChanged.from_wire(data)
     if channel == wire.API_KEYS_CHANNEL:
         return wire.ApiKeyRevoked.from_wire(data)
-    return wire.decode_control(data)
+    return control.decode_control(data)
 
 
 @pytest.mark.parametrize(("event", "channel", "data"), KNOWN)
@@ -131,7 +132,7 @@ def test_every_event_keeps_its_channel_and_json(
 )
 def test_an_event_this_version_cannot_read_is_dropped(data: dict[str, Any]) -> None:
     assert wire.decode_dialog_event(DIALOG, data) is None
-    assert wire.decode_control(data) is None
+    assert control.decode_control(data) is None
     assert wire.ApiKeyRevoked.from_wire(data) is None
 
 

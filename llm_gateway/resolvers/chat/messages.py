@@ -64,14 +64,10 @@ def _payload(result: SendResult) -> SendMessagePayload:
     )
 
 
-def _overrides(
-    model: str | None,
-    temperature: float | None,
-    top_p: float | None,
-    max_tokens: int | None,
-    stop: list[str] | None,
-) -> Overrides:
-    return Overrides(model, GenerationParams(temperature, top_p, max_tokens, stop))
+def _overrides(input: SendMessageInput | RegenerateInput | EditMessageInput) -> Overrides:
+    """The model and generation parameters an asking mutation names for this answer."""
+    params = GenerationParams(input.temperature, input.top_p, input.max_tokens, input.stop)
+    return Overrides(input.model, params)
 
 
 async def _asked(
@@ -109,9 +105,7 @@ async def send_message(info: Info, input: SendMessageInput) -> SendMessagePayloa
             input.dialog_id,
             input.content,
             idempotency_key=input.idempotency_key,
-            overrides=_overrides(
-                input.model, input.temperature, input.top_p, input.max_tokens, input.stop
-            ),
+            overrides=_overrides(input),
             max_content=ctx.services.limits.max_content_length,
             policy=ctx.services.policy,
             instance_id=ctx.services.instance_id,
@@ -128,9 +122,7 @@ async def regenerate(info: Info, input: RegenerateInput) -> SendMessagePayload:
             session,
             ctx.principal.user_id,
             input.message_id,
-            overrides=_overrides(
-                input.model, input.temperature, input.top_p, input.max_tokens, input.stop
-            ),
+            overrides=_overrides(input),
             policy=ctx.services.policy,
             instance_id=ctx.services.instance_id,
         )
@@ -149,9 +141,7 @@ async def edit_message(info: Info, input: EditMessageInput) -> SendMessagePayloa
             input.message_id,
             input.content,
             idempotency_key=input.idempotency_key,
-            overrides=_overrides(
-                input.model, input.temperature, input.top_p, input.max_tokens, input.stop
-            ),
+            overrides=_overrides(input),
             max_content=ctx.services.limits.max_content_length,
             policy=ctx.services.policy,
             instance_id=ctx.services.instance_id,

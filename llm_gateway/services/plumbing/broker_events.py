@@ -2,7 +2,8 @@
 
 This module is the broker protocol. Producers build one of these frozen dataclasses and
 ``broker.send`` it; consumers subscribe to a channel named here and decode what arrives
-with the ``decode_*`` function for that channel. The JSON each event travels as is fixed:
+with the ``decode_*`` function for that channel (requests to the instance running a
+generation are in ``broker_control``). The JSON each event travels as is fixed:
 instances of different versions share one Redis during a rolling deploy, and the benchmarks
 read the same channels, so ``to_wire`` must keep producing exactly these keys.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 logger = logging.getLogger("llm_gateway.broker")
 
@@ -27,9 +28,6 @@ CONFIG_CHANNEL = "config"
 
 MODELS_CHANGED_KEY = "models"
 """The ``key`` of the ``ConfigChanged`` sent after a change to the model registry."""
-
-CONTROL_CHANNEL = "generation-control"
-"""Requests to whichever instance runs a generation: cancel it, or snapshot its text."""
 
 API_KEYS_CHANNEL = "api-keys"
 """A gateway API key was revoked: every instance drops it from its cache."""
@@ -112,8 +110,7 @@ class MessageCompleted(_OnDialog):
     kind: ClassVar[str] = "completed"
 
     def to_wire(self) -> Wire:
-        extra = {} if self.balance is None else {"balance": self.balance}
-        return _answer(self.kind, self.message_id, row=self.row, **extra)
+        return _answer(self.kind, self.message_id, row=self.row, balance=self.balance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +138,13 @@ AnswerEnd = MessageCompleted | MessageFailed
 
 
 def _answer(kind: str, message_id: uuid.UUID, **fields: Any) -> Wire:
-    wire: Wire = {"type": kind, "messageId": str(message_id)}
-    if "row" in fields and fields["row"] is None:
-        del fields["row"]  # an event without the row: subscribers read it back
-    return {**wire, **fields}
+    """An answer's event; a field left out (no row, no balance): subscribers read it back."""
+    present = {name: value for name, value in fields.items() if value is not None}
+    return {"type": kind, "messageId": str(message_id), **present}
+
+
+def _object(value: object) -> Wire | None:
+    return value if isinstance(value, dict) else None
 
 
 def decode_dialog_event(dialog_id: uuid.UUID, wire: Wire) -> DialogEvent | None:
@@ -152,8 +152,7 @@ def decode_dialog_event(dialog_id: uuid.UUID, wire: Wire) -> DialogEvent | None:
     try:
         kind = wire.get("type")
         message_id = uuid.UUID(wire["messageId"])
-        row = wire.get("row")
-        row = row if isinstance(row, dict) else None
+        row = _object(wire.get("row"))
         if kind == MessageStarted.kind:
             return MessageStarted(dialog_id, message_id, row)
         if kind == MessageDelta.kind:
@@ -161,15 +160,13 @@ def decode_dialog_event(dialog_id: uuid.UUID, wire: Wire) -> DialogEvent | None:
         if kind == MessageSnapshot.kind:
             return MessageSnapshot(dialog_id, message_id, int(wire["seq"]), str(wire["text"]))
         if kind == MessageCompleted.kind:
-            balance = wire.get("balance")
-            balance = balance if isinstance(balance, dict) else None
-            return MessageCompleted(dialog_id, message_id, row, balance)
+            return MessageCompleted(dialog_id, message_id, row, _object(wire.get("balance")))
         if kind == MessageFailed.kind:
             code, text = str(wire.get("code", "")), str(wire.get("message", ""))
             return MessageFailed(dialog_id, message_id, code, text, row)
     except (KeyError, TypeError, ValueError, AttributeError):
         pass
-    _dropped(dialog_channel(dialog_id), wire)
+    dropped(dialog_channel(dialog_id), wire)
     return None
 
 
@@ -196,7 +193,7 @@ class BalanceChanged:
         try:
             return cls(int(wire["userId"]), str(wire.get("reason", "")))
         except (KeyError, TypeError, ValueError, AttributeError):
-            _dropped("a balance channel", wire)
+            dropped("a balance channel", wire)
             return None
 
 
@@ -219,7 +216,7 @@ class ConfigChanged:
         key = wire.get("key") if isinstance(wire, dict) else None
         if isinstance(key, str):
             return cls(key)
-        _dropped(CONFIG_CHANNEL, wire)
+        dropped(CONFIG_CHANNEL, wire)
         return None
 
 
@@ -241,63 +238,20 @@ class ApiKeyRevoked:
         try:
             return cls(uuid.UUID(wire["keyId"]))
         except (KeyError, TypeError, ValueError, AttributeError):
-            _dropped(API_KEYS_CHANNEL, wire)
+            dropped(API_KEYS_CHANNEL, wire)
             return None
 
 
-# -- control requests --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CancelRequest:
-    """Stop generating ``message_id``, wherever it runs."""
-
-    message_id: uuid.UUID
-    kind: ClassVar[str] = "cancel"
+class BrokerEvent(Protocol):
+    """What ``broker.send`` takes: an event that names its channel and its JSON (those here,
+    and the control requests of ``broker_control``)."""
 
     @property
-    def channel(self) -> str:
-        return CONTROL_CHANNEL
+    def channel(self) -> str: ...
 
-    def to_wire(self) -> Wire:
-        return {"type": self.kind, "messageId": str(self.message_id)}
+    def to_wire(self) -> Wire: ...
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotRequest:
-    """Send a ``MessageSnapshot`` of every answer of ``dialog_id`` running here."""
-
-    dialog_id: uuid.UUID
-    kind: ClassVar[str] = "snapshot"
-
-    @property
-    def channel(self) -> str:
-        return CONTROL_CHANNEL
-
-    def to_wire(self) -> Wire:
-        return {"type": self.kind, "dialogId": str(self.dialog_id)}
-
-
-ControlRequest = CancelRequest | SnapshotRequest
-
-
-def decode_control(wire: Wire) -> ControlRequest | None:
-    """The request received on ``CONTROL_CHANNEL``, or None (unknown, malformed)."""
-    try:
-        kind = wire.get("type")
-        if kind == CancelRequest.kind:
-            return CancelRequest(uuid.UUID(wire["messageId"]))
-        if kind == SnapshotRequest.kind:
-            return SnapshotRequest(uuid.UUID(wire["dialogId"]))
-    except (KeyError, TypeError, ValueError, AttributeError):
-        pass
-    _dropped(CONTROL_CHANNEL, wire)
-    return None
-
-
-BrokerEvent = DialogEvent | BalanceChanged | ConfigChanged | ApiKeyRevoked | ControlRequest
-
-
-def _dropped(channel: str, wire: object) -> None:
+def dropped(channel: str, wire: object) -> None:
+    """Log an event this version cannot read (it is then ignored)."""
     logger.warning("ignoring an event on %s that this version cannot read: %.200r", channel, wire)
-    return

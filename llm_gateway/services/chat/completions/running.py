@@ -23,8 +23,8 @@ from llm_gateway.services.chat.completions import finishing
 from llm_gateway.services.chat.completions.records import Result, ToolCallResult
 from llm_gateway.services.chat.generation.outcomes import Outcome
 from llm_gateway.services.chat.generation.runner import GenerationManager
+from llm_gateway.services.chat.generation.running_answer import Running
 from llm_gateway.services.chat.generation.spans import record_outcome, traced
-from llm_gateway.services.chat.generation.upstream import Running
 from llm_gateway.services.chat.planning import GenerationJob
 from llm_gateway.services.plumbing.broker import Broker
 from llm_gateway.services.plumbing.broker_events import BalanceChanged

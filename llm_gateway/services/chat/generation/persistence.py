@@ -21,7 +21,7 @@ from llm_gateway.errors import NotFound
 from llm_gateway.observability.metrics import GatewayMetrics
 from llm_gateway.services.chat.generation import outcomes
 from llm_gateway.services.chat.generation.outcomes import Outcome
-from llm_gateway.services.chat.generation.upstream import Running, publish_deltas
+from llm_gateway.services.chat.generation.running_answer import Running, publish_deltas
 from llm_gateway.services.chat.message_wire import message_payload
 from llm_gateway.services.money.balance_wire import view_payload
 from llm_gateway.services.money.balances import MoneyPolicy, existing_balance

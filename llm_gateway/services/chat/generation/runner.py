@@ -25,11 +25,13 @@ from llm_gateway.observability.tracing import GenerationSpans
 from llm_gateway.providers.registry import ProviderRegistry
 from llm_gateway.services.chat.generation import persistence
 from llm_gateway.services.chat.generation.outcomes import Outcome
+from llm_gateway.services.chat.generation.running_answer import Running, ended
 from llm_gateway.services.chat.generation.spans import record_outcome, traced
-from llm_gateway.services.chat.generation.upstream import Running, Upstream, ended
+from llm_gateway.services.chat.generation.upstream import Upstream
 from llm_gateway.services.chat.planning import GenerationJob
 from llm_gateway.services.money import holds
 from llm_gateway.services.money.balances import MoneyPolicy
+from llm_gateway.services.plumbing import broker_control as control
 from llm_gateway.services.plumbing import broker_events as wire
 from llm_gateway.services.plumbing.broker import UNAVAILABLE_MESSAGE, Broker
 from llm_gateway.settings import Settings
@@ -172,7 +174,7 @@ class GenerationManager:
     async def cancel(self, message_id: uuid.UUID) -> None:
         """Stop a generation wherever it runs (this process, or another via the broker)."""
         if not self._cancel_local(message_id) and not await self._broker.send(
-            wire.CancelRequest(message_id)
+            control.CancelRequest(message_id)
         ):
             raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
 
@@ -187,15 +189,15 @@ class GenerationManager:
     async def request_snapshots(self, dialog_id: uuid.UUID) -> bool:
         """Ask whichever process runs the dialog's generations for their text so far;
         False when the request could not be sent."""
-        return await self._broker.send(wire.SnapshotRequest(dialog_id))
+        return await self._broker.send(control.SnapshotRequest(dialog_id))
 
     async def _listen(self) -> None:
         while True:
             try:
-                async with self._broker.subscribe(wire.CONTROL_CHANNEL) as events:
+                async with self._broker.subscribe(control.CONTROL_CHANNEL) as events:
                     self._control_ready.set()
                     async for event in events:
-                        request = wire.decode_control(event)
+                        request = control.decode_control(event)
                         try:
                             if request is not None:
                                 await self._on_control(request)
@@ -207,8 +209,8 @@ class GenerationManager:
                 logger.exception("control channel unavailable; retrying")
                 await asyncio.sleep(CONTROL_RETRY_SECONDS)
 
-    async def _on_control(self, request: wire.ControlRequest) -> None:
-        if isinstance(request, wire.CancelRequest):
+    async def _on_control(self, request: control.ControlRequest) -> None:
+        if isinstance(request, control.CancelRequest):
             self._cancel_local(request.message_id)
             return
         for running in list(self._running.values()):

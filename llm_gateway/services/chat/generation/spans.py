@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from llm_gateway.observability.tracing import GenerationRecord, GenerationSpans
 from llm_gateway.services.chat.generation.outcomes import Outcome, usage_of
-from llm_gateway.services.chat.generation.upstream import Running
+from llm_gateway.services.chat.generation.running_answer import Running
 
 
 @contextlib.contextmanager
