@@ -1,9 +1,9 @@
 """Test fixtures: a fresh, migrated database per test on SQLite and on PostgreSQL.
 
 Every database-backed test runs once per backend. Isolation is a new database per test:
-PostgreSQL copies a template migrated once per session (``CREATE DATABASE … TEMPLATE``),
-SQLite copies a migrated file. So tests may use many connections at once (races) and
-still never see each other's rows.
+PostgreSQL copies a template migrated once per session (``CREATE DATABASE … TEMPLATE``,
+made ahead on a thread: ``tests.pg_databases``), SQLite copies a migrated file. So tests
+may use many connections at once (races) and still never see each other's rows.
 
 PostgreSQL and Redis are found at ``TEST_POSTGRES_URL`` / ``TEST_REDIS_URL`` (defaults:
 the local servers). Locally a missing server skips its tests; with
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from llm_gateway.db import migrate
 from llm_gateway.settings import Settings
 from tests.admin_support import AdminClient
 from tests.fakes.omnimap_back import OmnimapBack, omnimap_back
+from tests.pg_databases import DatabaseSupply
 from tests.support import TEST_SECRET, GraphQLClient
 
 POSTGRES_URL = os.environ.get(
@@ -83,6 +83,14 @@ def pg_template() -> Iterator[str]:
     migrate.upgrade(_pg_url(name))
     yield name
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_template: str) -> Iterator[DatabaseSupply]:
+    """Copies of the template made ahead of the tests that take them (``database_url``)."""
+    supply = DatabaseSupply(_pg_dsn(make_url(POSTGRES_URL).database or "postgres"), pg_template)
+    yield supply
+    supply.close()
 
 
 @pytest.fixture(scope="session")
@@ -138,11 +146,13 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         shutil.copyfile(template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    template_name: str = request.getfixturevalue("pg_template")
-    name = f"llmgw_t_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    supply: DatabaseSupply = request.getfixturevalue("pg_databases")
+    try:
+        name = supply.take()
+    except (OSError, asyncpg.PostgresError) as exc:
+        _unavailable("PostgreSQL", exc)
     yield _pg_url(name)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    supply.give_back(name)
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
