@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import CTE, ColumnElement, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -47,15 +48,13 @@ async def path_to(
 ) -> list[Message]:
     """``tip`` and its ancestors, root first (optionally only those past a cursor).
 
-    UNION (not UNION ALL) stops the recursion even if rows ever formed a cycle.
+    UNION (not UNION ALL) stops the recursion even if rows ever formed a cycle. The query
+    is built once: building the recursive CTE cost a few milliseconds a send.
     """
-    branch = select(Message.id, Message.parent_id).where(Message.id == tip).cte(recursive=True)
-    step = aliased(Message)
-    branch = branch.union(
-        select(step.id, step.parent_id).join(branch, step.id == branch.c.parent_id)
-    )
-    query = select(Message).join(branch, branch.c.id == Message.id)
-    query = query.where(Message.dialog_id == dialog_id)
+    values = {"tip": tip, "dialog_id": dialog_id}
+    if after is None and limit is None:
+        return list((await session.scalars(_PATH, values)).all())
+    query = _PATH_UNORDERED
     if after is not None:
         at, last_id = after
         query = query.where(
@@ -64,7 +63,7 @@ async def path_to(
     query = query.order_by(Message.created_at, Message.id)
     if limit is not None:
         query = query.limit(limit)
-    return list((await session.scalars(query)).all())
+    return list((await session.scalars(query, values)).all())
 
 
 async def newest_leaf_under(
@@ -131,3 +130,45 @@ async def sibling_ids(
     for message_id, dialog_id, parent_id in rows:
         found.setdefault((dialog_id, parent_id), []).append(message_id)
     return found
+
+
+async def turns_to(session: AsyncSession, dialog_id: uuid.UUID, tip: uuid.UUID) -> list[Turn]:
+    """The role, status and text of ``tip`` and its ancestors, root first: what a prompt
+    is built from, as plain rows (a long dialog's history is no unit of work's business)."""
+    rows = await session.execute(_TURNS, {"tip": tip, "dialog_id": dialog_id})
+    return [Turn(role, status, content) for role, status, content in rows]
+
+
+class Turn(NamedTuple):
+    """One message of a branch, as a prompt needs it (``role`` a ``Role``, ``status`` a
+    ``MessageStatus``, as the columns store them)."""
+
+    role: str
+    status: str
+    content: str
+
+
+def _branch() -> CTE:
+    """The ids of the branch ending at ``:tip`` (and their parents), by recursion."""
+    branch = (
+        select(Message.id, Message.parent_id)
+        .where(Message.id == bindparam("tip"))
+        .cte(recursive=True)
+    )
+    step = aliased(Message)
+    return branch.union(select(step.id, step.parent_id).join(branch, step.id == branch.c.parent_id))
+
+
+_BRANCH = _branch()
+_PATH_UNORDERED = (
+    select(Message)
+    .join(_BRANCH, _BRANCH.c.id == Message.id)
+    .where(Message.dialog_id == bindparam("dialog_id"))
+)
+_PATH = _PATH_UNORDERED.order_by(Message.created_at, Message.id)
+_TURNS = (
+    select(Message.role, Message.status, Message.content)
+    .join(_BRANCH, _BRANCH.c.id == Message.id)
+    .where(Message.dialog_id == bindparam("dialog_id"))
+    .order_by(Message.created_at, Message.id)
+)

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from llm_gateway.db.models import Message
 from llm_gateway.enums import MessageStatus, Role
 from llm_gateway.errors import ValidationFailed
 from llm_gateway.providers.base import ChatMessage
 from llm_gateway.providers.tokens import count_messages
 from llm_gateway.services.chat import branches
+from llm_gateway.services.chat.branches import Turn
 
 # Assistant answers worth showing the model again: what the user saw, even if cut short.
 CONTEXT_STATUSES = (MessageStatus.COMPLETE, MessageStatus.CANCELLED, MessageStatus.INTERRUPTED)
@@ -27,7 +27,7 @@ class FittedContext:
     history_dropped: int
 
 
-def usable(row: Message) -> bool:
+def usable(row: Turn) -> bool:
     """Whether a message of the branch goes into the context: every question, and the
     answers the user saw (even if cut short); failed or empty answers do not."""
     if row.role == Role.USER:
@@ -37,7 +37,7 @@ def usable(row: Message) -> bool:
 
 async def history_before(
     session: AsyncSession, dialog_id: uuid.UUID, tip: uuid.UUID | None
-) -> list[Message]:
+) -> list[Turn]:
     """The branch a new question follows: ``tip`` and its ancestors that are usable.
 
     ``tip`` is the new question's parent (None: the question starts the dialog). Only
@@ -45,12 +45,12 @@ async def history_before(
     """
     if tip is None:
         return []
-    return [row for row in await branches.path_to(session, dialog_id, tip) if usable(row)]
+    return [turn for turn in await branches.turns_to(session, dialog_id, tip) if usable(turn)]
 
 
 def fit_context(
     system_prompt: str | None,
-    history: Sequence[Message],
+    history: Sequence[Turn],
     new_message: str,
     *,
     provider: str,
