@@ -6,14 +6,20 @@ caused it, after its commit) fail. ``SafeInt`` is sent as a plain JSON number, s
 stops at what a JavaScript number holds exactly (``llm_gateway.bounds``) rather than at
 2^63: a browser would silently round anything larger. Annotate a field or argument with
 ``SafeInt`` where it would have been ``int``; ``build_schema`` maps it via ``SCALAR_MAP``.
+
+``Decimal`` keeps strawberry's scalar (text in, text out) but is always sent in
+fixed-point notation (``plain_decimal``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from decimal import Decimal
 from typing import TYPE_CHECKING, NewType, TypeAlias
 
 import strawberry
 from graphql import IntValueNode, ValueNode
+from strawberry.schema.types.base_scalars import DecimalDefinition
 from strawberry.types.scalar import ScalarDefinition
 
 from llm_gateway.bounds import MAX_SAFE_INTEGER, MIN_SAFE_INTEGER, is_safe_int
@@ -77,5 +83,15 @@ SAFE_INT: ScalarDefinition = strawberry.scalar(
     parse_literal=parse_literal,
 )
 
-SCALAR_MAP: dict[object, ScalarDefinition] = {SafeInt: SAFE_INT}
+def plain_decimal(value: object) -> str:
+    """A Decimal as fixed-point text: a sum of ``numeric(…, 8)`` zeros is "0.00000000",
+    not the "0E-8" ``str`` gives, which clients would have to parse as an exponent."""
+    if not isinstance(value, Decimal):
+        value = Decimal(str(value))
+    return format(value, "f")
+
+
+DECIMAL: ScalarDefinition = dataclasses.replace(DecimalDefinition, serialize=plain_decimal)
+
+SCALAR_MAP: dict[object, ScalarDefinition] = {SafeInt: SAFE_INT, Decimal: DECIMAL}
 """``StrawberryConfig.scalar_map`` of every schema that uses the types here."""

@@ -59,6 +59,8 @@ async def test_mock_chat_end_to_end(settings: Settings) -> None:
         assert done["message"]["content"] == "".join(d["text"] for d in deltas)
         assert "Hello there, mock!" in done["message"]["content"]
         charged = done["usage"]["chargedTokens"]
+        # The mock model is free: its cost is a plain zero, never "0E-8".
+        assert done["usage"]["costUsd"] == "0.00000000"
         assert charged == done["usage"]["promptTokens"] + done["usage"]["completionTokens"]
         assert done["balance"] == {
             "balance": 10_000 - charged,

@@ -134,11 +134,7 @@ class _Sums:
             cache_write_tokens=self.cache_write_tokens,
             reasoning_tokens=self.reasoning_tokens,
             cache_saved_tokens=int(self.cache_saved_tokens.to_integral_value(ROUND_HALF_UP)),
-            cache_saved_usd=(
-                self.cache_saved_usd.quantize(USD_PLACES, ROUND_HALF_UP)
-                if self.cache_saved_usd
-                else Decimal(0)  # "0", not "0E-8"
-            ),
+            cache_saved_usd=self.cache_saved_usd.quantize(USD_PLACES, ROUND_HALF_UP),
             latency_p50_ms=p50,
             latency_p95_ms=p95,
         )

@@ -24,8 +24,8 @@ export function usageLine(message, usage) {
   return parts.join(" · ");
 }
 
-// A Decimal scalar arrives as a string, sometimes in exponent form ("0E-8"): shown as
-// plain dollars, to the 8 places the gateway keeps.
+// A Decimal scalar arrives as fixed-point text ("0.00023250"): shown as plain dollars,
+// to the 8 places the gateway keeps, without trailing zeros.
 function usd(text) {
   const value = Number(text);
   return Number.isFinite(value) ? `$${value.toFixed(8).replace(/\.?0+$/, "")}` : `$${text}`;
