@@ -5,7 +5,8 @@ HTTP (``MAX_REQUEST_BYTES``, every route: GraphQL, REST, the admin's forms): a d
 body without one (chunked) is counted as it arrives and refused the moment it passes the
 limit, so the application never holds more than the limit. The 413 closes the connection
 (the rest of the body is never read) and carries a GraphQL-shaped error coded
-PAYLOAD_TOO_LARGE. The application sees the refused body end as a client disconnect.
+PAYLOAD_TOO_LARGE; under ``/v1``, OpenAI's envelope coded ``request_too_large``. The
+application sees the refused body end as a client disconnect.
 
 A dialog import travels in one GraphQL request, so this limit bounds it too: the
 importer's own limit (``services.transfer.MAX_IMPORT_BYTES``) only matters when
@@ -37,14 +38,24 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
-def _too_large_body(limit: int) -> bytes:
+def _too_large_body(limit: int, path: str) -> bytes:
+    """The 413's body: OpenAI's error envelope under ``/v1`` (its SDKs read no other), a
+    GraphQL-shaped error everywhere else."""
     message = f"Request body too large: at most {limit} bytes are accepted."
+    if path == "/v1" or path.startswith("/v1/"):
+        envelope = {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "request_too_large",
+        }
+        return json.dumps({"error": envelope}).encode()
     error = {"message": message, "extensions": {"code": PAYLOAD_TOO_LARGE, "maximum": limit}}
     return json.dumps({"errors": [error]}).encode()
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    body = _too_large_body(limit)
+async def _refuse(send: Send, limit: int, path: str) -> None:
+    body = _too_large_body(limit, path)
     await send(
         {
             "type": "http.response.start",
@@ -90,7 +101,7 @@ class BodyLimitMiddleware:
         limit = self.max_body_bytes
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
-            await _refuse(send, limit)
+            await _refuse(send, limit, scope["path"])
             return
         received = 0
         started = refused = False
@@ -105,7 +116,7 @@ class BodyLimitMiddleware:
                 if received > limit:
                     refused = True
                     if not started:
-                        await _refuse(send, limit)
+                        await _refuse(send, limit, scope["path"])
                     return {"type": "http.disconnect"}
             return message
 

@@ -83,6 +83,7 @@ SAFE_INT: ScalarDefinition = strawberry.scalar(
     parse_literal=parse_literal,
 )
 
+
 def plain_decimal(value: object) -> str:
     """A Decimal as fixed-point text: a sum of ``numeric(…, 8)`` zeros is "0.00000000",
     not the "0E-8" ``str`` gives, which clients would have to parse as an exponent."""

@@ -157,6 +157,26 @@ async def test_malformed_json_is_400(server: LiveServer) -> None:
     assert response.json()["error"]["param"] == "body"
 
 
+async def test_a_body_over_the_limit_is_413_in_openai_s_envelope(
+    database_url: str, fakes: Upstreams
+) -> None:
+    settings = api_settings(database_url, fakes, max_request_bytes=65536)
+    async with live_server(settings) as server:
+        key = await new_key(server.app)
+        async with sdk(server, key) as client:
+            with pytest.raises(openai.APIStatusError) as refused:
+                await client.chat.completions.create(
+                    model="gpt-4-turbo", messages=[{"role": "user", "content": "x" * 70_000}]
+                )
+        records = await api_requests(server.app)
+    assert refused.value.status_code == 413
+    assert refused.value.code == "request_too_large"
+    assert refused.value.type == "invalid_request_error"
+    assert "65536 bytes" in refused.value.message
+    assert records == []  # refused before the application read a byte
+    assert fakes.openai.chat_requests == []
+
+
 async def test_no_money_is_402_and_not_retried_by_the_sdk(
     server: LiveServer, fakes: Upstreams
 ) -> None:
