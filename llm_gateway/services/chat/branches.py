@@ -48,8 +48,8 @@ async def path_to(
 ) -> list[Message]:
     """``tip`` and its ancestors, root first (optionally only those past a cursor).
 
-    UNION (not UNION ALL) stops the recursion even if rows ever formed a cycle. The query
-    is built once: building the recursive CTE cost a few milliseconds a send.
+    UNION (not UNION ALL) stops the recursion even if rows ever formed a cycle. The
+    recursive part is built once, at import: building it cost milliseconds a call.
     """
     values = {"tip": tip, "dialog_id": dialog_id}
     if after is None and limit is None:
