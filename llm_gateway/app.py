@@ -66,7 +66,8 @@ from llm_gateway.services.money.rate_limit import RateLimiter
 from llm_gateway.services.plumbing import health
 from llm_gateway.services.plumbing.broker import Broker, InProcessBroker, RedisBroker
 from llm_gateway.services.staff import runtime_settings as config
-from llm_gateway.services.staff.runtime_settings import Cipher, CredentialCache, Limits
+from llm_gateway.services.staff.credential_cache import CredentialCache
+from llm_gateway.services.staff.runtime_settings import Cipher, Limits
 from llm_gateway.settings import Settings
 
 

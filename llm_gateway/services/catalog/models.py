@@ -2,7 +2,7 @@
 
 No instance caches models: every request reads them from the database, so a committed
 change is what every instance serves next. What instances do cache is provider
-credentials (``config.CredentialCache``); so every change here, and every reload, is
+credentials (``credential_cache.CredentialCache``); so every change here, and every reload, is
 followed after its commit by a notice (``config_notices.after_catalog_change``) that
 makes each instance re-read them at once.
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -258,30 +256,3 @@ def apply_overrides(base: Credentials, values: dict[str, str]) -> Credentials:
         else:
             changes[field] = value or None
     return base.replace(**changes)
-
-
-class CredentialCache:
-    """Credentials that follow staff settings: re-read at most every ``ttl_seconds``, and
-    at once after a change anywhere (``invalidate``, called on a broker notice)."""
-
-    def __init__(
-        self,
-        base: Credentials,
-        load: Callable[[], Awaitable[dict[str, str]]],
-        ttl_seconds: float,
-    ) -> None:
-        self._base = base
-        self._load = load
-        self._ttl = ttl_seconds
-        self._at = float("-inf")
-        self._value = base
-
-    async def __call__(self) -> Credentials:
-        now = time.monotonic()
-        if now - self._at >= self._ttl:
-            self._value = apply_overrides(self._base, await self._load())
-            self._at = now
-        return self._value
-
-    def invalidate(self) -> None:
-        self._at = float("-inf")
