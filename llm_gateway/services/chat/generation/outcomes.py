@@ -37,7 +37,10 @@ logger = logging.getLogger("llm_gateway.chat")
 _DIALOGS = cast(Table, Dialog.__table__)
 _MESSAGES = cast(Table, Message.__table__)
 _TOUCH_DIALOG = (
-    update(_DIALOGS).where(_DIALOGS.c.id == bindparam("dialog")).values(updated_at=bindparam("now"))
+    update(_DIALOGS)
+    .where(_DIALOGS.c.id == bindparam("dialog"))
+    .values(updated_at=bindparam("now"))
+    .returning(_DIALOGS.c.user_id, _DIALOGS.c.deleted_at)
 )
 _SAVE_PARTIAL = (
     update(_MESSAGES)
@@ -72,9 +75,17 @@ def usage_of(outcome: Outcome, prompt_tokens: int, written: str) -> Usage:
     return Usage(prompt_tokens, count_text(written, outcome.provider) if written else 0)
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    message: Message
+    dialog_live: bool | None
+    """Whether the dialog is still its user's and not deleted, as the dialog's touch found
+    it; None when this finish touched nothing (the answer had ended already)."""
+
+
 async def finish(
     session: AsyncSession, job: GenerationJob, outcome: Outcome, metrics: GatewayMetrics
-) -> Message:
+) -> Finished:
     """Settle or release the hold and store the message's final state, in one transaction.
 
     Charged: provider usage when reported, else counted; nothing when no output was
@@ -89,7 +100,7 @@ async def finish(
     if message is None:
         raise NotFound("Message not found.", id=str(job.message_id))
     if message.status != MessageStatus.STREAMING:
-        return message
+        return Finished(message, None)
     now = utcnow()
     produced = bool(outcome.text) or outcome.usage is not None
     settlement: Settlement | None = None
@@ -131,9 +142,10 @@ async def finish(
     message.total_ms = outcome.total_ms
     message.completed_at = now
     assert job.dialog_id is not None, "an answer in a dialog"
-    await session.execute(_TOUCH_DIALOG, {"dialog": job.dialog_id, "now": now})
+    touched = (await session.execute(_TOUCH_DIALOG, {"dialog": job.dialog_id, "now": now})).first()
     await session.flush()
-    return message
+    live = touched is not None and touched.user_id == job.user_id and touched.deleted_at is None
+    return Finished(message, live)
 
 
 async def save_partial(session: AsyncSession, message_id: uuid.UUID, text: str) -> None:

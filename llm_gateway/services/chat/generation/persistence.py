@@ -15,7 +15,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_gateway.db.engine import Database
-from llm_gateway.db.models import Dialog, Message
+from llm_gateway.db.models import Dialog
 from llm_gateway.enums import MessageStatus
 from llm_gateway.errors import NotFound
 from llm_gateway.observability.metrics import GatewayMetrics
@@ -66,8 +66,9 @@ async def finish(
     for attempt in range(FINISH_ATTEMPTS):
         try:
             async with db.transaction() as session:
-                message = await outcomes.finish(session, job, outcome, metrics)
-                balance = await _balance_after(session, job.user_id, message, policy)
+                finished = await outcomes.finish(session, job, outcome, metrics)
+                message = finished.message
+                balance = await _balance_after(session, job.user_id, finished, policy)
             break
         except Exception:
             logger.exception("finishing %s failed (attempt %d)", job.message_id, attempt + 1)
@@ -87,13 +88,20 @@ async def finish(
 
 
 async def _balance_after(
-    session: AsyncSession, user_id: int, message: Message, policy: MoneyPolicy
+    session: AsyncSession, user_id: int, finished: outcomes.Finished, policy: MoneyPolicy
 ) -> Wire | None:
     """The balance a completed answer left, while its dialog is still the user's and live
-    (None otherwise: a subscriber then reads, and meets NOT_FOUND for a deleted dialog)."""
+    (None otherwise: a subscriber then reads, and meets NOT_FOUND for a deleted dialog).
+    The finish's touch of the dialog found whether it is live; an answer that had ended
+    already touched nothing, and its dialog is read."""
+    message = finished.message
     if message.status != MessageStatus.COMPLETE:
         return None
-    if await session.scalar(_LIVE_DIALOG, {"dialog": message.dialog_id, "user": user_id}) is None:
+    live = finished.dialog_live
+    if live is None:
+        values = {"dialog": message.dialog_id, "user": user_id}
+        live = await session.scalar(_LIVE_DIALOG, values) is not None
+    if not live:
         return None
     try:
         return view_payload(await existing_balance(session, user_id, policy))
