@@ -101,7 +101,7 @@ async def test_edit_model_then_reload(staff_admin: AdminClient, admin_app: Any) 
     fields = {
         **NEW_MODEL,
         "upstream_model": "gpt-4-turbo-2024-04-09",
-        "completion_price_per_1k": "0.025",
+        "completion_price_per_1k": "20",  # whole: Decimal("20").normalize() prints 2E+1
     }
     del fields["name"]
     response = await staff_admin.submit(
@@ -109,8 +109,10 @@ async def test_edit_model_then_reload(staff_admin: AdminClient, admin_app: Any) 
     )
     assert response.status_code == 303
     row = await _model(admin_app, "gpt-4-turbo")
-    assert row.completion_price_per_1k == Decimal("0.025")
+    assert row.completion_price_per_1k == Decimal("20")
     assert row.upstream_model == "gpt-4-turbo-2024-04-09"
+    listed = await staff_admin.get("/admin/models")
+    assert '<td class="num">0.00015 · 20</td>' in listed.text
     response = await staff_admin.submit("/admin/models", "/admin/models/reload")
     assert response.status_code == 303
     page = await staff_admin.get("/admin/models")
