@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
 
 from aiodataloader import DataLoader
@@ -40,18 +41,32 @@ def _loader(
 
 
 class Loaders:
+    """The loaders of one operation, each made on its first use: most operations touch one
+    or two, and a subscription, which holds its ``Loaders`` for as long as it lives, none."""
+
     def __init__(self, db: Database) -> None:
-        self.model_by_id: DataLoader[int, Model | None] = _loader(db, catalog.models_by_ids)
-        self.agent_by_id: DataLoader[int, Agent | None] = _loader(db, catalog.agents_by_ids)
-        self.last_message_by_dialog: DataLoader[uuid.UUID, Message | None] = _loader(
-            db, dialogs.last_messages
-        )
-        self.siblings: DataLoader[branches.SiblingKey, list[uuid.UUID] | None] = _loader(
-            db, branches.sibling_ids
-        )
-        self.dialog_messages: DataLoader[reports.MessagePageKey, Page[Message] | None] = _loader(
-            db, reports.message_pages
-        )
-        self.dialog_usage: DataLoader[uuid.UUID, dialog_usage.DialogTotals | None] = _loader(
-            db, dialog_usage.totals_of_dialogs
-        )
+        self._db = db
+
+    @cached_property
+    def model_by_id(self) -> DataLoader[int, Model | None]:
+        return _loader(self._db, catalog.models_by_ids)
+
+    @cached_property
+    def agent_by_id(self) -> DataLoader[int, Agent | None]:
+        return _loader(self._db, catalog.agents_by_ids)
+
+    @cached_property
+    def last_message_by_dialog(self) -> DataLoader[uuid.UUID, Message | None]:
+        return _loader(self._db, dialogs.last_messages)
+
+    @cached_property
+    def siblings(self) -> DataLoader[branches.SiblingKey, list[uuid.UUID] | None]:
+        return _loader(self._db, branches.sibling_ids)
+
+    @cached_property
+    def dialog_messages(self) -> DataLoader[reports.MessagePageKey, Page[Message] | None]:
+        return _loader(self._db, reports.message_pages)
+
+    @cached_property
+    def dialog_usage(self) -> DataLoader[uuid.UUID, dialog_usage.DialogTotals | None]:
+        return _loader(self._db, dialog_usage.totals_of_dialogs)
